@@ -1,0 +1,57 @@
+# salesalign: `make run` and `make test` set themselves up from a clean clone.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+export SALESALIGN_HOME ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(SALESALIGN_HOME)/dagster
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+SCALE ?= default
+SEED ?= 42
+
+.PHONY: install manifest run test dev lint contract lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# dagster-dbt needs the manifest before the Definitions can load (stack-notes).
+manifest: $(MANIFEST)
+
+$(MANIFEST): $(STAMP) $(shell find dbt_project \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*' 2>/dev/null)
+	$(BIN)/salesalign prepare
+
+run: install manifest
+	$(BIN)/salesalign run --source demo --scale $(SCALE) --seed $(SEED)
+
+test: install manifest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+dev: install manifest
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check orchestration tests
+
+# Re-render the raw contract page from orchestration/contract.py.
+contract: install
+	$(BIN)/salesalign contract > docs/raw-contract.md
+
+# Re-resolve the pinned tree (needs the package registry); review the diff before committing.
+lock:
+	rm -rf /tmp/salesalign-lock && $(PYTHON) -m venv /tmp/salesalign-lock
+	/tmp/salesalign-lock/bin/pip install --quiet -e '.[dev]'
+	{ head -2 constraints.txt; /tmp/salesalign-lock/bin/pip freeze --exclude-editable | grep -v '^salesalign'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) data dbt_project/target dbt_project/logs dbt_project/dbt_packages .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
