@@ -1,0 +1,138 @@
+"""The `salesalign` command: generate the demo company, run the pipeline, prepare dbt, print the contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from orchestration import demo
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = demo.generate(args.scale, args.seed, out, fmt=args.format)
+    print(json.dumps(summary, indent=2, default=str))
+    print(f"demo company written to {out.resolve()} (truth in {out.resolve() / 'truth.json'})")
+    return 0
+
+
+def _cmd_prepare(_: argparse.Namespace) -> int:
+    from orchestration.transform.project import prepare_manifest
+
+    print(f"dbt manifest ready: {prepare_manifest()}")
+    return 0
+
+
+def _cmd_contract(_: argparse.Namespace) -> int:
+    from orchestration import contract
+
+    print(contract.to_markdown())
+    return 0
+
+
+def _set_env(args: argparse.Namespace) -> None:
+    """`run` options become the environment the code location reads (one way to configure)."""
+    home = Path(args.home or os.environ.get("SALESALIGN_HOME", "data")).resolve()
+    os.environ["SALESALIGN_HOME"] = str(home)
+    os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if args.source:
+        os.environ["SALESALIGN_SOURCE"] = args.source
+    if args.path:
+        os.environ["SALESALIGN_SOURCE_PATH"] = str(Path(args.path).resolve())
+    if args.scale:
+        os.environ["SALESALIGN_DEMO_SCALE"] = args.scale
+    if args.seed is not None:
+        os.environ["SALESALIGN_DEMO_SEED"] = str(args.seed)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.source == "files" and not args.path:
+        print("salesalign run --source files needs --path DIR", file=sys.stderr)
+        return 2
+    _set_env(args)
+    from orchestration.transform.project import dbt_project, prepare_manifest
+
+    if not dbt_project.manifest_path.exists():
+        prepare_manifest()
+
+    import dagster as dg
+
+    from orchestration.definitions import MAIN_JOB, defs
+    from orchestration.settings import Settings
+
+    settings = Settings.from_env()
+    started = time.monotonic()
+    job = defs.resolve_job_def(MAIN_JOB)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    elapsed = time.monotonic() - started
+    _print_summary(settings, result, elapsed)
+    return 0 if result.success else 1
+
+
+def _print_summary(settings, result, elapsed: float) -> None:
+    import duckdb
+
+    print()
+    print(f"salesalign run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'} in {elapsed:.1f} s")
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            print(f"  failed step {event.step_key}: {error.message.strip() if error else ''}", file=sys.stderr)
+    if settings.warehouse_path.exists():
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            tables = con.execute(
+                "SELECT table_schema, table_name, estimated_size FROM duckdb_tables() "
+                "WHERE NOT starts_with(table_name, '_') ORDER BY 1, 2"
+            ).fetchall()
+        print(f"warehouse: {settings.warehouse_path}")
+        for schema, name, rows in tables:
+            print(f"  {schema}.{name}: {rows:,} rows")
+    if settings.source == "demo":
+        print(f"demo drop and truth: {settings.demo_dir}")
+    print(f"dagster runs (open with `make dev`): {os.environ['DAGSTER_HOME']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from orchestration.settings import SOURCE_KINDS
+
+    parser = argparse.ArgumentParser(prog="salesalign", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="write the demo company as a file drop (plus truth.json)")
+    demo.add_argument("--scale", default="default", help="preset: tiny, small, default or large")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--out", required=True, help="folder to write the drop into")
+    demo.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="materialise every asset in-process; exit non-zero on failure")
+    run.add_argument("--source", choices=SOURCE_KINDS, default=None, help="demo (default) or files")
+    run.add_argument("--path", help="the file drop folder for --source files")
+    run.add_argument("--scale", default=None, help="demo preset (default: default)")
+    run.add_argument("--seed", type=int, default=None, help="demo seed (default: 42)")
+    run.add_argument("--home", default=None, help="SALESALIGN_HOME (default: $SALESALIGN_HOME or ./data)")
+    run.set_defaults(func=_cmd_run)
+
+    prepare = sub.add_parser("prepare", help="parse the dbt project into target/manifest.json")
+    prepare.set_defaults(func=_cmd_prepare)
+
+    contract = sub.add_parser("contract", help="print the raw contract as Markdown")
+    contract.set_defaults(func=_cmd_contract)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

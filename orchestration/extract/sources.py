@@ -1,0 +1,111 @@
+"""Sources: where raw batches come from. Every source yields `Batch`es in the raw contract.
+
+A source only says *which* files (or objects) hold each contract table; the landing reads them
+into DuckDB. Later sources (foreign CRM exports with mapping profiles, REST APIs, a finance
+database) implement the same `Source` protocol.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from orchestration import contract
+
+FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One file holding rows of one contract table."""
+
+    table: str
+    path: Path
+    format: str  # parquet | csv | jsonl
+
+
+class Source(Protocol):
+    name: str
+
+    def prepare(self) -> dict:
+        """Make the source ready (generate, download, check) and return metadata describing it."""
+        ...
+
+    def batches(self, table: str) -> list[Batch]:
+        """The batches holding rows of `table`, oldest first; empty if the source has none."""
+        ...
+
+
+class SourceError(Exception):
+    """A source is missing or malformed; the message names the file or folder."""
+
+
+@dataclass
+class FileDropSource:
+    """A folder with one file per contract table (`accounts.parquet`, `invoices.csv`, ...).
+
+    A table may also be a sub-folder of files (`activities/2025-01-01.parquet`, ...), landed in
+    name order: that is how incremental drops arrive.
+    """
+
+    path: Path
+    name: str = "files"
+
+    def prepare(self) -> dict:
+        if not self.path.is_dir():
+            raise SourceError(f"file drop {self.path} does not exist or is not a folder")
+        found = {t: [str(b.path.name) for b in self.batches(t)] for t in contract.TABLE_NAMES}
+        unknown = sorted(
+            p.name
+            for p in self.path.iterdir()
+            if p.suffix in FORMATS and p.stem not in contract.TABLES_BY_NAME
+        )
+        return {
+            "path": str(self.path),
+            "tables_found": sum(1 for files in found.values() if files),
+            "tables_missing": [t for t, files in found.items() if not files],
+            "unknown_files": unknown,
+        }
+
+    def batches(self, table: str) -> list[Batch]:
+        contract.table(table)  # fail early on a name that is not in the contract
+        files = [p for p in self.path.glob(f"{table}.*") if p.suffix in FORMATS]
+        folder = self.path / table
+        if folder.is_dir():
+            files += sorted(p for p in folder.iterdir() if p.suffix in FORMATS)
+        return [Batch(table, p, FORMATS[p.suffix]) for p in files]
+
+
+@dataclass
+class DemoSource:
+    """The embedded demo company: generated once per (scale, seed) into `directory`, then a file drop.
+
+    Generation writes to a temporary sibling folder and renames it into place, so an interrupted
+    generation never leaves a half-written drop behind.
+    """
+
+    directory: Path
+    scale: str = "default"
+    seed: int = 42
+    name: str = "demo"
+
+    def prepare(self) -> dict:
+        from orchestration import demo  # the generator is only needed for this source
+
+        if not (self.directory / "truth.json").exists():
+            self.directory.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=self.directory.parent))
+            try:
+                demo.generate(self.scale, self.seed, staging)
+                if self.directory.exists():
+                    shutil.rmtree(self.directory)
+                staging.rename(self.directory)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return {"path": str(self.directory), "scale": self.scale, "seed": self.seed}
+
+    def batches(self, table: str) -> list[Batch]:
+        return FileDropSource(self.directory, self.name).batches(table)

@@ -1,0 +1,1 @@
+"""Transform: the dbt project (dbt_project/) wired into Dagster with dagster-dbt."""

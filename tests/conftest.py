@@ -1,0 +1,53 @@
+"""Shared fixtures: a small demo drop generated once per session and a warehouse with it landed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def small_drop(tmp_path_factory) -> Path:
+    """The `small` demo company (seed 7) as a Parquet file drop with truth.json. Read-only: copy to modify."""
+    from orchestration import demo
+
+    out = tmp_path_factory.mktemp("small-drop")
+    demo.generate("small", 7, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_home(tmp_path_factory, small_drop) -> Path:
+    """A SALESALIGN_HOME whose warehouse has the small drop landed in `raw.*` (read-only for tests)."""
+    from orchestration.extract.landing import ensure_raw_tables, land_batch
+    from orchestration.extract.sources import FileDropSource
+    from orchestration import contract
+
+    home = tmp_path_factory.mktemp("small-home")
+    source = FileDropSource(small_drop, "demo")
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        ensure_raw_tables(con)
+        for table in contract.TABLE_NAMES:
+            for batch in source.batches(table):
+                land_batch(con, batch, source.name)
+    return home
+
+
+@pytest.fixture
+def copy_of(tmp_path):
+    """Copy a folder into this test's tmp dir (to modify a session fixture safely)."""
+
+    def _copy(src: Path, name: str = "copy") -> Path:
+        dst = tmp_path / name
+        shutil.copytree(src, dst)
+        return dst
+
+    return _copy
