@@ -84,8 +84,7 @@ def _print_summary(settings, result, elapsed: float) -> None:
     print(f"salesalign run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'} in {elapsed:.1f} s")
     for event in result.all_events:
         if event.is_step_failure:
-            error = event.step_failure_data.error
-            print(f"  failed step {event.step_key}: {error.message.strip() if error else ''}", file=sys.stderr)
+            print(f"  failed step {event.step_key}: {_root_cause(event.step_failure_data.error)}", file=sys.stderr)
     if settings.warehouse_path.exists():
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
             tables = con.execute(
@@ -98,6 +97,15 @@ def _print_summary(settings, result, elapsed: float) -> None:
     if settings.source == "demo":
         print(f"demo drop and truth: {settings.demo_dir}")
     print(f"dagster runs (open with `make dev`): {os.environ['DAGSTER_HOME']}")
+
+
+def _root_cause(error) -> str:
+    """The user-facing message at the bottom of Dagster's wrapped error chain."""
+    if error is None:
+        return ""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,3 +51,11 @@ def copy_of(tmp_path):
         return dst
 
     return _copy
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """The Definitions load from dbt's manifest; `make test` prepares it, plain pytest too."""
+    from orchestration.transform.project import dbt_project, prepare_manifest
+
+    return dbt_project.manifest_path if dbt_project.manifest_path.exists() else prepare_manifest()
