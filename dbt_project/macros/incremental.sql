@@ -1,0 +1,29 @@
+{#- Incremental bookkeeping. Every incremental fact row records `loaded_through`: the latest
+    `_loaded_at` in the raw layer when it was built. The next run reprocesses what depends on raw
+    rows landed after the greatest `loaded_through` in the table (raw is append-only, and landing
+    and dbt never write the warehouse at the same time, so nothing lands "in the past"). -#}
+
+{% macro raw_loaded_through() -%}
+    {%- set raw_tables = {
+        'crm': ['accounts', 'contacts', 'reps', 'products', 'opportunities', 'opportunity_stage_history', 'activities'],
+        'finance': ['invoices', 'credit_notes', 'product_costs', 'rep_costs', 'commissions', 'cost_to_serve', 'fx_rates'],
+    } -%}
+    (select max(_loaded_at) from (
+        {%- for source_name, tables in raw_tables.items() %}
+        {%- set outer_loop = loop %}
+        {%- for t in tables %}
+        select max(_loaded_at) as _loaded_at from {{ source(source_name, t) }}
+        {%- if not (outer_loop.last and loop.last) %} union all{% endif %}
+        {%- endfor %}
+        {%- endfor %}
+    ) as loads)
+{%- endmacro %}
+
+{#- Closed deals in the optional [min_date, max_date] window (vars), e.g. for a partition backfill. -#}
+{% macro close_date_window_filter(column) -%}
+    {%- if var('min_date') and var('max_date') -%}
+        {{ column }} between cast('{{ var("min_date") }}' as date) and cast('{{ var("max_date") }}' as date)
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}

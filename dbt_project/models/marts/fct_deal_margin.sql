@@ -1,0 +1,137 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='opportunity_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "delete from {{ this }} where opportunity_id not in (select opportunity_id from {{ ref('stg_crm__opportunities') }} where is_closed)"
+        ]
+    )
+}}
+{#- One row per closed opportunity (won or lost) with its margin waterfall in the reporting
+    currency. Incremental: a run recomputes the deals whose own rows (opportunity, activities,
+    invoices, credit notes, commissions) or reference data (rep costs, product costs, FX rates of
+    their dates) changed since the last run, plus every closed deal of an account whose
+    cost-to-serve, attributes or deals changed (cost-to-serve allocation couples an account's
+    deals). A deal that is no longer closed is removed by the post-hook. -#}
+{%- set practices = practice_types() %}
+{%- if is_incremental() %}
+with watermark as (
+    select max(loaded_through) as loaded_through from {{ this }}
+),
+
+changed_fx as (
+    select rate_date from {{ ref('stg_finance__fx_rates') }}
+    where _loaded_at > (select loaded_through from watermark)
+),
+
+changed_deals as (
+    select opportunity_id from {{ ref('stg_crm__opportunities') }}
+    where _loaded_at > (select loaded_through from watermark)
+        or close_date in (select rate_date from changed_fx)
+        or {{ close_date_window_filter('close_date') }}
+    union
+    select opportunity_id from {{ ref('stg_crm__activities') }}
+    where _loaded_at > (select loaded_through from watermark)
+    union
+    select opportunity_id from {{ ref('stg_finance__invoices') }}
+    where _loaded_at > (select loaded_through from watermark)
+        or invoice_date in (select rate_date from changed_fx)
+    union
+    select opportunity_id from {{ ref('stg_finance__credit_notes') }}
+    where _loaded_at > (select loaded_through from watermark)
+        or credit_date in (select rate_date from changed_fx)
+    union
+    select opportunity_id from {{ ref('stg_finance__commissions') }}
+    where _loaded_at > (select loaded_through from watermark)
+        or paid_date in (select rate_date from changed_fx)
+    union
+    select a.opportunity_id
+    from {{ ref('stg_crm__activities') }} as a
+    inner join {{ ref('stg_finance__rep_costs') }} as rc
+        on rc.rep_id = a.rep_id and rc.month = a.activity_month
+    where rc._loaded_at > (select loaded_through from watermark)
+        or rc.month in (select rate_date from changed_fx)
+    union
+    select o.opportunity_id
+    from {{ ref('stg_crm__opportunities') }} as o
+    inner join {{ ref('stg_finance__product_costs') }} as pc
+        on pc.product_id = o.product_id
+    where pc._loaded_at > (select loaded_through from watermark)
+),
+
+changed_accounts as (
+    select account_id from {{ ref('stg_crm__opportunities') }}
+    where opportunity_id in (select opportunity_id from changed_deals)
+    union
+    select account_id from {{ this }}
+    where opportunity_id in (select opportunity_id from changed_deals)
+    union
+    select account_id from {{ ref('stg_finance__cost_to_serve') }}
+    where _loaded_at > (select loaded_through from watermark)
+        or month in (select rate_date from changed_fx)
+    union
+    select account_id from {{ ref('stg_crm__accounts') }}
+    where _loaded_at > (select loaded_through from watermark)
+),
+
+affected as (
+    select opportunity_id from changed_deals
+    union
+    select opportunity_id from {{ ref('stg_crm__opportunities') }}
+    where account_id in (select account_id from changed_accounts)
+),
+{%- else %}
+with
+{%- endif %}
+
+deals as (
+    select * from {{ ref('int_deal_margin') }}
+    {%- if is_incremental() %}
+    where opportunity_id in (select opportunity_id from affected)
+    {%- endif %}
+)
+
+select
+    cast(opportunity_id as varchar) as opportunity_id,
+    cast(account_id as varchar) as account_id,
+    cast(rep_id as varchar) as rep_id,
+    cast(product_id as varchar) as product_id,
+    cast(segment_id as varchar) as segment_id,
+    cast(lead_source as varchar) as lead_source,
+    cast(outcome as varchar) as outcome,
+    cast(is_won as boolean) as is_won,
+    cast(created_date as date) as created_date,
+    cast(close_date as date) as close_date,
+    cast(close_month as date) as close_month,
+    cast(days_to_close as bigint) as days_to_close,
+    cast(deal_currency as varchar) as deal_currency,
+    cast('{{ var("reporting_currency") }}' as varchar) as reporting_currency,
+    cast(list_amount as {{ type_money() }}) as list_amount,
+    cast(discount_rate as {{ type_double() }}) as discount_rate,
+    cast(discount_amount as {{ type_money() }}) as discount_amount,
+    cast(deal_amount as {{ type_money() }}) as deal_amount,
+    cast(net_bookings as {{ type_money() }}) as net_bookings,
+    cast(invoiced_revenue as {{ type_money() }}) as invoiced_revenue,
+    cast(credits as {{ type_money() }}) as credits,
+    cast(net_revenue as {{ type_money() }}) as net_revenue,
+    cast(cogs_rate as {{ type_double() }}) as cogs_rate,
+    cast(cogs as {{ type_money() }}) as cogs,
+    cast(gross_margin as {{ type_money() }}) as gross_margin,
+    cast(activity_count as bigint) as activity_count,
+    cast(selling_hours as {{ type_double() }}) as selling_hours,
+    cast(unpriced_hours as {{ type_double() }}) as unpriced_hours,
+    cast(effort_cost as {{ type_money() }}) as effort_cost,
+    cast(commissions as {{ type_money() }}) as commissions,
+    cast(selling_cost as {{ type_money() }}) as selling_cost,
+    cast(allocated_cost_to_serve as {{ type_money() }}) as allocated_cost_to_serve,
+    cast(contribution_margin as {{ type_money() }}) as contribution_margin,
+    cast(contribution_margin_pct as {{ type_double() }}) as contribution_margin_pct,
+    {%- for p in practices %}
+    cast(coalesce(has_{{ p }}, false) as boolean) as has_{{ p }},
+    cast(coalesce({{ p }}_count, 0) as bigint) as {{ p }}_count,
+    cast(coalesce({{ p }}_hours, 0) as {{ type_double() }}) as {{ p }}_hours,
+    {%- endfor %}
+    cast({{ raw_loaded_through() }} as timestamp) as loaded_through
+from deals
