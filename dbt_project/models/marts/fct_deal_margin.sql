@@ -1,3 +1,13 @@
+-- depends_on: {{ ref('stg_crm__opportunities') }}
+-- depends_on: {{ ref('stg_crm__accounts') }}
+-- depends_on: {{ ref('stg_crm__activities') }}
+-- depends_on: {{ ref('stg_finance__invoices') }}
+-- depends_on: {{ ref('stg_finance__credit_notes') }}
+-- depends_on: {{ ref('stg_finance__commissions') }}
+-- depends_on: {{ ref('stg_finance__rep_costs') }}
+-- depends_on: {{ ref('stg_finance__product_costs') }}
+-- depends_on: {{ ref('stg_finance__cost_to_serve') }}
+-- depends_on: {{ ref('stg_finance__fx_rates') }}
 {{
     config(
         materialized='incremental',

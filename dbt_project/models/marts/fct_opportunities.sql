@@ -1,3 +1,6 @@
+-- depends_on: {{ ref('stg_crm__accounts') }}
+-- depends_on: {{ ref('stg_crm__opportunity_stage_history') }}
+-- depends_on: {{ ref('stg_finance__fx_rates') }}
 {{
     config(
         materialized='incremental',
