@@ -14,6 +14,10 @@ select
     a.hours,
     rc.loaded_cost_per_hour_reporting,
     a.hours * rc.loaded_cost_per_hour_reporting as effort_cost,
+    -- exact inputs of the deal's effort cost (see int_deal_effort): minutes x hourly cost as a
+    -- decimal in the rep-cost currency, and the rate that converts it (1 for the reporting currency)
+    a.duration_minutes * rc.loaded_cost_per_hour as cost_minute_money,
+    rc.to_reporting_rate as cost_to_reporting_rate,
     case when a.activity_date <= o.close_date then true else false end as counts_as_effort,
     case when a.activity_date < o.close_date then true else false end as is_before_close,
     a._loaded_at

@@ -13,6 +13,10 @@ select
         when upper(r.currency) = '{{ var("reporting_currency") }}' then cast(r.loaded_cost_per_hour as {{ type_double() }})
         else cast(r.loaded_cost_per_hour as {{ type_double() }}) * fx.to_reporting_rate
     end as loaded_cost_per_hour_reporting,
+    case
+        when upper(r.currency) = '{{ var("reporting_currency") }}' then cast(1 as {{ type_double() }})
+        else fx.to_reporting_rate
+    end as to_reporting_rate,
     r._loaded_at
 from latest as r
 {{ join_fx('fx', 'upper(r.currency)', 'r.month') }}
