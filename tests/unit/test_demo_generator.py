@@ -362,7 +362,8 @@ def test_seasonality_and_segments(db):
         db,
         """select avg(case when a.employee_count >= 2000
                              then date_diff('day', o.created_at, o.close_date) end)
-                   > avg(case when a.employee_count < 200 then date_diff('day', o.created_at, o.close_date) end)
+                   > avg(case when a.employee_count < 200
+                              then date_diff('day', o.created_at, o.close_date) end)
                    from opportunities o join accounts a using (account_id) where o.is_closed""",
     )
     assert cyc == [(True,)]
