@@ -88,7 +88,7 @@ def _print_summary(settings, result, elapsed: float) -> None:
     if settings.warehouse_path.exists():
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
             tables = con.execute(
-                "SELECT table_schema, table_name, estimated_size FROM duckdb_tables() "
+                "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
                 "WHERE NOT starts_with(table_name, '_') ORDER BY 1, 2"
             ).fetchall()
         print(f"warehouse: {settings.warehouse_path}")

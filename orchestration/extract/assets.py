@@ -3,7 +3,6 @@
 Thin wrappers: the work is in `sources.py` and `landing.py`.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

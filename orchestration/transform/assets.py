@@ -1,6 +1,5 @@
 """The dbt models as Dagster assets: keys `<schema>/<model>`, groups by layer, tests as checks."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
