@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.extract.assets import assets as extract_assets
+from orchestration.quality.checks import checks as quality_checks
 from orchestration.resources import build_resources
 from orchestration.settings import Settings
 from orchestration.transform.assets import assets as transform_assets
@@ -19,6 +20,7 @@ main_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[*extract_assets, *transform_assets],
+    asset_checks=quality_checks,
     resources=build_resources(Settings.from_env()),
     jobs=[main_job],
 )
