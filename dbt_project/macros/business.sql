@@ -26,7 +26,7 @@
     case
         when {{ amount }} is null then null
         when {{ currency }} = '{{ var("reporting_currency") }}' then cast({{ amount }} as {{ type_money() }})
-        else {{ to_money(amount ~ ' * ' ~ rate_alias ~ '.to_reporting_rate') }}
+        else {{ money_times_rate(amount, rate_alias ~ '.to_reporting_rate') }}
     end
 {%- endmacro %}
 

@@ -15,6 +15,13 @@
     cast(round(cast({{ expr }} as {{ type_double() }}), 2) as {{ type_money() }})
 {%- endmacro %}
 
+{#- money x rate rounded to the cent in exact decimal arithmetic (half away from zero). Rates
+    are doubles in the contract; done in binary floating point, a true half-cent tie such as
+    189000.00 x 0.652645 = 123349.905 would round either way depending on representation. -#}
+{% macro money_times_rate(money, rate) -%}
+    cast(round(cast({{ money }} as decimal(24,2)) * cast({{ rate }} as decimal(14,10)), 2) as {{ type_money() }})
+{%- endmacro %}
+
 {#- Division that yields null instead of an error when the denominator is 0 or null. -#}
 {% macro safe_divide(numerator, denominator) -%}
     cast({{ numerator }} as {{ type_double() }}) / nullif(cast({{ denominator }} as {{ type_double() }}), 0)

@@ -2,7 +2,7 @@
 select
     o.opportunity_id,
     pc.cogs_rate,
-    {{ to_money('pc.cogs_rate * coalesce(r.net_revenue, 0)') }} as cogs
+    {{ money_times_rate('coalesce(r.net_revenue, 0)', 'pc.cogs_rate') }} as cogs
 from {{ ref('stg_crm__opportunities') }} as o
 left join {{ ref('int_deal_revenue') }} as r
     on r.opportunity_id = o.opportunity_id
