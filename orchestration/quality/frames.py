@@ -15,7 +15,6 @@ Frame kinds, one suite each (`raw.<table>.<kind>`):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -249,23 +248,21 @@ def reconciliation_frame(
     ).df()
 
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def referenced_columns(expectation_kwargs: dict) -> list[str]:
-    """Columns an expectation reads: its column arguments and the names in its row condition."""
+    """Columns an expectation reads: its column arguments and the columns of its row condition."""
     names: list[str] = []
     for arg in ("column", "column_A", "column_B"):
         if expectation_kwargs.get(arg):
             names.append(expectation_kwargs[arg])
     names += list(expectation_kwargs.get("column_list") or [])
-    condition = expectation_kwargs.get("row_condition")
-    if isinstance(condition, dict):  # GX 1.x stores pandas conditions as a pass-through filter
-        condition = condition.get("pass_through_filter")
-    if condition:
-        names += [
-            n
-            for n in _IDENTIFIER.findall(str(condition))
-            if n not in ("True", "False", "None", "and", "or", "not")
-        ]
-    return names
+    return names + _condition_columns(expectation_kwargs.get("row_condition"))
+
+
+def _condition_columns(condition) -> list[str]:
+    """Column names in a GX 1.x condition object ({"column": {"name": ...}}, and/or nestings)."""
+    if isinstance(condition, dict):
+        found = [condition["name"]] if set(condition) == {"name"} else []
+        return found + [c for v in condition.values() for c in _condition_columns(v)]
+    if isinstance(condition, list):
+        return [c for v in condition for c in _condition_columns(v)]
+    return []
