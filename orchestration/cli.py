@@ -78,13 +78,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(settings, result, elapsed: float) -> None:
+    import dagster as dg
     import duckdb
 
     print()
     print(f"salesalign run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'} in {elapsed:.1f} s")
+    checks_passed = 0
     for event in result.all_events:
         if event.is_step_failure:
             print(f"  failed step {event.step_key}: {_root_cause(event.step_failure_data.error)}", file=sys.stderr)
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                checks_passed += 1
+                continue
+            description = evaluation.description or evaluation.metadata.get("message") or ""
+            print(
+                f"  check failed ({evaluation.severity.value.lower()}): {evaluation.asset_key.to_user_string()}"
+                f" / {evaluation.check_name}: {getattr(description, 'value', description)}",
+                file=sys.stderr,
+            )
+    skipped = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED]
+    if skipped:
+        print(f"  skipped because something upstream failed: {', '.join(skipped)}", file=sys.stderr)
+    print(f"asset checks passed: {checks_passed}")
     if settings.warehouse_path.exists():
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
             tables = con.execute(

@@ -59,3 +59,34 @@ def dbt_manifest() -> Path:
     from orchestration.transform.project import dbt_project, prepare_manifest
 
     return dbt_project.manifest_path if dbt_project.manifest_path.exists() else prepare_manifest()
+
+
+def _built_marts(home: Path, drop: Path) -> Path:
+    """Land `drop` into `home` and `dbt build` the marts there."""
+    from integration.helpers_dbt import land_drop, run_dbt
+
+    land_drop(home, drop)
+    run_dbt(home, "build")
+    return home
+
+
+@pytest.fixture(scope="session")
+def small_marts_home(tmp_path_factory, small_drop) -> Path:
+    """SALESALIGN_HOME with the small demo (seed 7) landed and the dbt marts built. Read-only."""
+    return _built_marts(tmp_path_factory.mktemp("small-marts"), small_drop)
+
+
+@pytest.fixture(scope="session")
+def default_drop(tmp_path_factory) -> Path:
+    """The `default` demo company (seed 42, as `make run`) with truth.json. Read-only."""
+    from orchestration import demo
+
+    out = tmp_path_factory.mktemp("default-drop")
+    demo.generate("default", 42, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_marts_home(tmp_path_factory, default_drop) -> Path:
+    """SALESALIGN_HOME with the default demo landed and the dbt marts built (about a minute). Read-only."""
+    return _built_marts(tmp_path_factory.mktemp("default-marts"), default_drop)
