@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.analytics_assets import assets as analytics_assets
 from orchestration.extract.assets import assets as extract_assets
 from orchestration.quality.checks import checks as quality_checks
 from orchestration.resources import build_resources
@@ -19,7 +20,7 @@ main_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*extract_assets, *transform_assets],
+    assets=[*extract_assets, *transform_assets, *analytics_assets],
     asset_checks=quality_checks,
     resources=build_resources(Settings.from_env()),
     jobs=[main_job],
