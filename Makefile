@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 SCALE ?= default
 SEED ?= 42
 
-.PHONY: install manifest run test dev lint contract lock clean
+.PHONY: install manifest run test dev lint contract lock clean validate
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ run: install manifest
 
 test: install manifest
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Effect estimators against known truth: LaLonde (NSW vs CPS) and the demo's truth.json over 20 seeds.
+validate: install manifest
+	$(BIN)/python -m orchestration.analytics.validation --out $(SALESALIGN_HOME)/validation $(VALIDATE_ARGS)
 
 dev: install manifest
 	mkdir -p $(DAGSTER_HOME)
