@@ -8,9 +8,9 @@
     cast(sum(net_bookings) as {{ type_money() }}) as net_bookings,
     cast(sum(net_revenue) as {{ type_money() }}) as net_revenue,
     cast(sum(gross_margin) as {{ type_money() }}) as gross_margin,
-    cast(sum(selling_hours) as {{ type_double() }}) as selling_hours,
+    cast(sum(selling_minutes) as {{ type_double() }}) / 60 as selling_hours,
     cast(sum(selling_cost) as {{ type_money() }}) as selling_cost,
     cast(sum(allocated_cost_to_serve) as {{ type_money() }}) as allocated_cost_to_serve,
     cast(sum(contribution_margin) as {{ type_money() }}) as contribution_margin,
-    cast({{ safe_divide('sum(contribution_margin)', 'sum(selling_hours)') }} as {{ type_double() }}) as contribution_per_selling_hour
+    cast({{ safe_divide('sum(contribution_margin) * 60', 'sum(selling_minutes)') }} as {{ type_double() }}) as contribution_per_selling_hour
 {%- endmacro %}

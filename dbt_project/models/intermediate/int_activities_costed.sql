@@ -11,6 +11,7 @@ select
     a.started_at,
     a.activity_date,
     a.activity_month,
+    coalesce(a.duration_minutes, 0) as duration_minutes,
     a.hours,
     rc.loaded_cost_per_hour_reporting,
     a.hours * rc.loaded_cost_per_hour_reporting as effort_cost,

@@ -7,10 +7,12 @@ with effort as (
     select
         opportunity_id,
         count(*) as activity_count,
-        sum(hours) as selling_hours,
+        -- hours from integer minutes: exact whatever the summation order
+        sum(duration_minutes) as selling_minutes,
+        cast(sum(duration_minutes) as {{ type_double() }}) / 60 as selling_hours,
         sum(case when cost_to_reporting_rate = 1 then cost_minute_money end) as minute_money_reporting,
         sum(case when cost_to_reporting_rate <> 1 then cost_minute_money * cost_to_reporting_rate end) as minute_money_converted,
-        sum(case when loaded_cost_per_hour_reporting is null then hours else 0 end) as unpriced_hours
+        cast(sum(case when loaded_cost_per_hour_reporting is null then duration_minutes else 0 end) as {{ type_double() }}) / 60 as unpriced_hours
     from {{ ref('int_activities_costed') }}
     where counts_as_effort
     group by opportunity_id
@@ -19,6 +21,7 @@ with effort as (
 select
     opportunity_id,
     activity_count,
+    selling_minutes,
     selling_hours,
     -- minute-cents / 60, rounded: a tie (x.5) is exactly representable, so round() is exact
     round(

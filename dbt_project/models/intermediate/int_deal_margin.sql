@@ -35,6 +35,7 @@ components as (
         cogs.cogs_rate,
         coalesce(cogs.cogs, 0) as cogs,
         coalesce(eff.activity_count, 0) as activity_count,
+        coalesce(eff.selling_minutes, 0) as selling_minutes,
         coalesce(eff.selling_hours, 0) as selling_hours,
         {{ to_money('coalesce(eff.effort_cost, 0)') }} as effort_cost,
         coalesce(com.commissions, 0) as commissions,

@@ -3,7 +3,7 @@
     opportunity, zeros when none. -#}
 {%- set practices = practice_types() %}
 with practice_activities as (
-    select opportunity_id, activity_type, hours
+    select opportunity_id, activity_type, duration_minutes
     from {{ ref('int_activities_costed') }}
     where is_practice and is_before_close
 )
@@ -12,7 +12,7 @@ select
     o.opportunity_id,
     {%- for p in practices %}
     sum(case when pa.activity_type = '{{ p }}' then 1 else 0 end) as {{ p }}_count,
-    coalesce(sum(case when pa.activity_type = '{{ p }}' then pa.hours end), 0) as {{ p }}_hours,
+    cast(coalesce(sum(case when pa.activity_type = '{{ p }}' then pa.duration_minutes end), 0) as {{ type_double() }}) / 60 as {{ p }}_hours,
     sum(case when pa.activity_type = '{{ p }}' then 1 else 0 end) > 0 as has_{{ p }}{{ ',' if not loop.last }}
     {%- endfor %}
 from {{ ref('stg_crm__opportunities') }} as o

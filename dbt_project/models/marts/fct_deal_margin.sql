@@ -36,11 +36,17 @@ changed_fx as (
     where _loaded_at > (select loaded_through from watermark)
 ),
 
-changed_deals as (
+changed_bookings as (
+    -- the deal row itself, or the FX rate of its close date: bookings (and so the cost-to-serve
+    -- allocation of the whole account) may have changed
     select opportunity_id from {{ ref('stg_crm__opportunities') }}
     where _loaded_at > (select loaded_through from watermark)
         or close_date in (select rate_date from changed_fx)
         or {{ close_date_window_filter('close_date') }}
+),
+
+changed_deals as (
+    select opportunity_id from changed_bookings
     union
     select opportunity_id from {{ ref('stg_crm__activities') }}
     where _loaded_at > (select loaded_through from watermark)
@@ -64,19 +70,22 @@ changed_deals as (
     where rc._loaded_at > (select loaded_through from watermark)
         or rc.month in (select rate_date from changed_fx)
     union
+    -- a changed cost period (product, valid_from) can only matter to deals closed from valid_from on
     select o.opportunity_id
     from {{ ref('stg_crm__opportunities') }} as o
     inner join {{ ref('stg_finance__product_costs') }} as pc
-        on pc.product_id = o.product_id
+        on pc.product_id = o.product_id and o.close_date >= pc.valid_from
     where pc._loaded_at > (select loaded_through from watermark)
 ),
 
 changed_accounts as (
+    -- cost-to-serve allocation couples the deals of an account: recompute all of them when an
+    -- account's bookings, cost-to-serve or attributes (segment) changed
     select account_id from {{ ref('stg_crm__opportunities') }}
-    where opportunity_id in (select opportunity_id from changed_deals)
+    where opportunity_id in (select opportunity_id from changed_bookings)
     union
     select account_id from {{ this }}
-    where opportunity_id in (select opportunity_id from changed_deals)
+    where opportunity_id in (select opportunity_id from changed_bookings)
     union
     select account_id from {{ ref('stg_finance__cost_to_serve') }}
     where _loaded_at > (select loaded_through from watermark)
@@ -130,6 +139,7 @@ select
     cast(cogs as {{ type_money() }}) as cogs,
     cast(gross_margin as {{ type_money() }}) as gross_margin,
     cast(activity_count as bigint) as activity_count,
+    cast(selling_minutes as bigint) as selling_minutes,
     cast(selling_hours as {{ type_double() }}) as selling_hours,
     cast(unpriced_hours as {{ type_double() }}) as unpriced_hours,
     cast(effort_cost as {{ type_money() }}) as effort_cost,
