@@ -111,6 +111,12 @@ def _print_summary(settings, result, elapsed: float) -> None:
         print(f"warehouse: {settings.warehouse_path}")
         for schema, name, rows in tables:
             print(f"  {schema}.{name}: {rows:,} rows")
+    for label, path in (
+        ("BI exports (Parquet + manifest)", settings.home / "exports" / "manifest.json"),
+        ("BI serving snapshot (open read-only)", settings.home / "serving.duckdb"),
+    ):
+        if path.exists():
+            print(f"{label}: {path}")
     if settings.source == "demo":
         print(f"demo drop and truth: {settings.demo_dir}")
     print(f"dagster runs (open with `make dev`): {os.environ['DAGSTER_HOME']}")

@@ -6,6 +6,8 @@ import dagster as dg
 
 from orchestration.analytics_assets import assets as analytics_assets
 from orchestration.extract.assets import assets as extract_assets
+from orchestration.publish.assets import build_publish_assets
+from orchestration.publish.exports import PUBLISHED_SCHEMAS
 from orchestration.quality.checks import checks as quality_checks
 from orchestration.resources import build_resources
 from orchestration.settings import Settings
@@ -16,11 +18,14 @@ MAIN_JOB = "salesalign_main"
 main_job = dg.define_asset_job(
     MAIN_JOB,
     selection=dg.AssetSelection.all(),
-    description="Everything, end to end: extract -> land -> dbt marts (and later quality, analytics, publish).",
+    description="Everything, end to end: extract -> quality -> dbt marts -> analytics -> publish.",
 )
 
+table_assets = [*transform_assets, *analytics_assets]
+published = [key for a in table_assets for key in a.keys if key.path[0] in PUBLISHED_SCHEMAS]
+
 defs = dg.Definitions(
-    assets=[*extract_assets, *transform_assets, *analytics_assets],
+    assets=[*extract_assets, *table_assets, *build_publish_assets(published)],
     asset_checks=quality_checks,
     resources=build_resources(Settings.from_env()),
     jobs=[main_job],
