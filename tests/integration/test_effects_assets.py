@@ -1,4 +1,4 @@
-"""The effects assets on the demo warehouse (small preset, seed 7): truth recovered, tables written."""
+"""The effects assets on the default demo warehouse (seed 42, as `make run`): truth recovered, tables written."""
 
 from __future__ import annotations
 
@@ -10,22 +10,21 @@ import pytest
 from orchestration.analytics.effects import TABLE_COLUMNS
 from orchestration.analytics_assets import practice_effects
 from orchestration.resources import WarehouseResource
-from tests.integration.helpers_dbt import new_home, query, run_dbt
+from tests.integration.helpers_dbt import new_home, query
 
 
 @pytest.fixture(scope="module")
-def effects_home(small_home, small_drop, tmp_path_factory):
-    """The small landed warehouse with the marts built and the effects materialised."""
-    home = new_home(tmp_path_factory.mktemp("effects-home"), small_home)
-    run_dbt(home, "run", "--select", "+fct_deal_margin +dim_accounts +dim_reps")
+def effects_home(default_marts_home, tmp_path_factory):
+    """A copy of the default demo marts with the effects materialised."""
+    home = new_home(tmp_path_factory.mktemp("effects-home"), default_marts_home)
     result = dg.materialize([practice_effects], resources={"warehouse": WarehouseResource(home=str(home))})
     assert result.success
     return home
 
 
 @pytest.fixture(scope="module")
-def truth(small_drop):
-    return json.loads((small_drop / "truth.json").read_text())["practices"]
+def truth(default_drop):
+    return json.loads((default_drop / "truth.json").read_text())["practices"]
 
 
 def test_tables_have_every_contract_column(effects_home):
