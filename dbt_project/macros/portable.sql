@@ -11,8 +11,10 @@
 {#- Money in the marts: two decimals, enough digits for a 1M-deal company total. -#}
 {% macro type_money() -%}decimal(18,2){%- endmacro %}
 
+{#- Round to the cent (half away from zero) in decimal arithmetic: round(double, n) does not
+    exist on every engine, and decimals round ties the same way everywhere. -#}
 {% macro to_money(expr) -%}
-    cast(round(cast({{ expr }} as {{ type_double() }}), 2) as {{ type_money() }})
+    cast(round(cast({{ expr }} as decimal(38,10)), 2) as {{ type_money() }})
 {%- endmacro %}
 
 {#- money x rate rounded to the cent in exact decimal arithmetic (half away from zero). Rates
