@@ -1,6 +1,7 @@
 """Dagster asset checks that run the GX suites on every landed batch (dagster-ge does not support GX 1.x).
 
-One check, `great_expectations`, per raw table on its landing asset `raw/<table>`. It validates the
+One check, `great_expectations`, per raw table on its landing asset `raw/<table>`, and one per
+mart with a suite (`marts/fct_deal_margin`), blocking what reads the mart. It validates the
 loads that the latest materialisation of the asset landed (its `load_ids` metadata; if there is
 none, the newest load in `raw._loads`). The check is `blocking` when the table's suites hold a
 blocking `fail_batch` expectation, so a failure stops the downstream dbt models in the same run.
@@ -18,8 +19,15 @@ from orchestration.extract.assets import raw_asset_key
 from orchestration.extract.landing import LOADS
 from orchestration.quality.frames import FX_TABLE
 from orchestration.quality.gx_context import EXPECTATIONS_DIR
+from orchestration.quality.marts import MARTS, MARTS_SCHEMA
 from orchestration.quality.quarantine import TABLE as QUARANTINE_TABLE
-from orchestration.quality.validate import BLOCKING, FAIL_BATCH, BatchReport, validate_raw_batch
+from orchestration.quality.validate import (
+    BLOCKING,
+    FAIL_BATCH,
+    BatchReport,
+    validate_mart,
+    validate_raw_batch,
+)
 from orchestration.resources import WarehouseResource
 
 CHECK_NAME = "great_expectations"
@@ -126,19 +134,42 @@ def raw_quality_check(table: contract.Table) -> dg.AssetChecksDefinition:
                     metadata={"load_ids": dg.MetadataValue.json([])},
                 )
             report = validate_raw_batch(con, table.name, load_ids, warehouse.home)
-        for o in report.failures:
-            log = context.log.error if o.outcome == BLOCKING else context.log.warning
-            log(o.message(report.table))
-        context.log.info(f"{report.summary().splitlines()[0]} in {report.seconds:.2f} s")
-        return dg.AssetCheckResult(
-            passed=report.passed,
-            severity=dg.AssetCheckSeverity.ERROR if not report.passed else dg.AssetCheckSeverity.WARN,
-            description=report.summary()[:2000],
-            metadata=report_metadata(report),
-        )
+        return _result(context, report)
+
+    return _check
+
+
+def _result(context: AssetCheckExecutionContext, report: BatchReport) -> dg.AssetCheckResult:
+    """Log every failed expectation and turn the report into the check's result."""
+    for o in report.failures:
+        log = context.log.error if o.outcome == BLOCKING else context.log.warning
+        log(o.message(report.table))
+    context.log.info(f"{report.summary().splitlines()[0]} in {report.seconds:.2f} s")
+    return dg.AssetCheckResult(
+        passed=report.passed,
+        severity=dg.AssetCheckSeverity.ERROR if not report.passed else dg.AssetCheckSeverity.WARN,
+        description=report.summary()[:2000],
+        metadata=report_metadata(report),
+    )
+
+
+def mart_quality_check(model: str) -> dg.AssetChecksDefinition:
+    """The GX check of a mart: identities, lost deals, reconciliation with staging."""
+
+    @dg.asset_check(
+        asset=dg.AssetKey([MARTS_SCHEMA, model]),
+        name=CHECK_NAME,
+        blocking=has_blocking(MARTS_SCHEMA, model),
+        description=f"Great Expectations suites {MARTS_SCHEMA}.{model}.* (expectations/) on the whole mart.",
+    )
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connect() as con:
+            report = validate_mart(con, model, warehouse.home)
+        return _result(context, report)
 
     return _check
 
 
 raw_checks = [raw_quality_check(t) for t in contract.TABLES]
-checks = [*raw_checks]
+mart_checks = [mart_quality_check(m) for m in MARTS]
+checks = [*raw_checks, *mart_checks]

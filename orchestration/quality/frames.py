@@ -167,8 +167,13 @@ def iter_rows(
     columns: list[str],
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
-    """The `rows` frame in chunks of at most `chunk_rows` rows (at least one, possibly empty, chunk)."""
-    reader = con.sql(rows_sql(table_name, load_ids, columns)).to_arrow_reader(chunk_rows)
+    """The `rows` frame of a raw batch in chunks of about `chunk_rows` rows."""
+    return iter_query(con, rows_sql(table_name, load_ids, columns), chunk_rows)
+
+
+def iter_query(con: duckdb.DuckDBPyConnection, sql: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A query's result as pandas chunks of about `chunk_rows` rows (at least one, possibly empty)."""
+    reader = con.sql(sql).to_arrow_reader(chunk_rows)
     empty = True
     for record_batch in reader:
         empty = False

@@ -17,6 +17,7 @@ EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 DATASOURCE = "salesalign"
 BATCH_DEFINITION = "batch"
 RAW_KINDS = ("schema", "rows", "batch", "reconciliation")
+MART_KINDS = ("totals", "rows")
 
 # GX sends usage statistics and draws tqdm bars for every validation unless told not to.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

@@ -20,8 +20,8 @@ import duckdb
 import pandas as pd
 
 from orchestration import contract
-from orchestration.quality import frames
-from orchestration.quality.gx_context import RAW_KINDS, quality_context, suite_name
+from orchestration.quality import frames, marts
+from orchestration.quality.gx_context import MART_KINDS, RAW_KINDS, quality_context, suite_name
 from orchestration.quality.quarantine import QuarantinedRow, replace_quarantine
 
 SAMPLE_ROWS = 5
@@ -154,6 +154,7 @@ class _Runner:
         report: BatchReport,
         about: dict[str, str] | None = None,
         index_columns: tuple[str, ...] = (),
+        row_id: tuple[str, ...] = frames.ROW_ID,
     ) -> list[QuarantinedRow]:
         """Run the suite's checkpoint on every frame; fold the results into `report`."""
         checkpoint = self.context.checkpoints.get(suite.name)
@@ -174,11 +175,11 @@ class _Runner:
                 self.result_ids.append(result_id)
                 for r in run_result.results:
                     o = outcomes[r.expectation_config.id]
-                    self._fold(o, r, frame, about, index_columns, quarantined)
+                    self._fold(o, r, frame, about, index_columns, row_id, quarantined)
         report.outcomes.extend(outcomes.values())
         return quarantined
 
-    def _fold(self, o, r, frame, about, index_columns, quarantined) -> None:
+    def _fold(self, o, r, frame, about, index_columns, row_id, quarantined) -> None:
         res = r.result or {}
         if r.exception_info and r.exception_info.get("raised_exception"):
             o.error = (r.exception_info.get("exception_message") or "error").splitlines()[0]
@@ -195,9 +196,8 @@ class _Runner:
             return
         unexpected = res.get("unexpected_index_list") or []
         if unexpected and isinstance(unexpected[0], dict) and about is not None:
-            bad = pd.DataFrame(unexpected)[list(frames.ROW_ID)]
-            bad["_source_row"] = bad["_source_row"].astype("int64")
-            rows = frame.merge(bad, on=list(frames.ROW_ID), how="inner")
+            bad = pd.DataFrame(unexpected)[list(row_id)].astype(frame[list(row_id)].dtypes.to_dict())
+            rows = frame.merge(bad, on=list(row_id), how="inner")
             raw_column = about.get(o.column or "", o.column)
             shown = [
                 c
@@ -264,17 +264,48 @@ def validate_raw_batch(
     if "rows" in suites:
         suite = suites["rows"]
         derived = frames.derived_columns(t.name)
-        available = set(derived) | set(t.column_names) | {c.name for c in contract.LOAD_METADATA}
-        columns: list[str] = []
-        for e in suite.expectations:
-            for c in frames.referenced_columns(e.configuration.kwargs):
-                if c in available:
-                    columns += [c, derived[c].about] if c in derived else [c]
         about = {name: d.about for name, d in derived.items()}
+        columns = _columns_read(suite, about)
         index_columns = tuple(dict.fromkeys([*frames.ROW_ID, *t.primary_key]))
-        chunks = frames.iter_rows(con, t.name, load_ids, list(dict.fromkeys(columns)), chunk_rows)
+        chunks = frames.iter_rows(con, t.name, load_ids, columns, chunk_rows)
         quarantined = runner.run_suite(suite, chunks, report, about, index_columns)
     report.quarantined_rows = replace_quarantine(con, t.name, load_ids, quarantined, datetime.now(UTC))
+    report.seconds = time.perf_counter() - started
+    if build_docs:
+        report.docs = runner.build_docs()
+    return report
+
+
+def _columns_read(suite, about: dict[str, str]) -> list[str]:
+    """The columns the suite's expectations read, with the raw column each computed one is about."""
+    columns: list[str] = []
+    for e in suite.expectations:
+        for c in frames.referenced_columns(e.configuration.kwargs):
+            columns += [c, about[c]] if c in about else [c]
+    return list(dict.fromkeys(columns))
+
+
+def validate_mart(
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    home: Path | str,
+    *,
+    chunk_rows: int = frames.DEFAULT_CHUNK_ROWS,
+    build_docs: bool = True,
+) -> BatchReport:
+    """Validate `marts.<model>` with its suites (rows in chunks, totals against staging)."""
+    spec = marts.mart(model)
+    started = time.perf_counter()
+    runner = _Runner(con, home, chunk_rows)
+    report = BatchReport(f"{marts.MARTS_SCHEMA}.{model}", [])
+    suites = runner.suites_for(marts.MARTS_SCHEMA, model, MART_KINDS)
+    if "totals" in suites:
+        runner.run_suite(suites["totals"], iter([marts.totals_frame(con, model)]), report)
+    if "rows" in suites:
+        suite = suites["rows"]
+        about = {name: name for name in spec.derived}
+        chunks = marts.iter_mart_rows(con, model, _columns_read(suite, about), chunk_rows)
+        runner.run_suite(suite, chunks, report, about, spec.key, row_id=spec.key)
     report.seconds = time.perf_counter() - started
     if build_docs:
         report.docs = runner.build_docs()

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from orchestration.extract.assets import landing_assets, raw_asset_key
-from orchestration.quality.checks import checks
+from orchestration.quality.checks import raw_checks as checks
 from orchestration.quality.quarantine import TABLE as QUARANTINE
 from orchestration.resources import SourceResource, WarehouseResource
 

@@ -12,7 +12,7 @@ import pytest
 from orchestration import contract
 from orchestration.extract.assets import landing_assets, raw_asset_key
 from orchestration.quality import frames, validate_raw_batch
-from orchestration.quality.checks import CHECK_NAME, checks
+from orchestration.quality.checks import CHECK_NAME, raw_checks as checks
 from orchestration.quality.gx_context import EXPECTATIONS_DIR
 from orchestration.quality.quarantine import TABLE as QUARANTINE
 from orchestration.resources import SourceResource, WarehouseResource
@@ -48,8 +48,8 @@ def test_severity_and_quarantine_live_in_the_suite_files(path):
         assert meta["reason"], e
         assert e["severity"] == NATIVE_SEVERITY[meta["severity"]], e  # GX's own field agrees
         if meta["on_failure"] == "quarantine":
-            assert kind == "rows", "only row-level expectations can quarantine rows"
-        if kind == "rows":  # every column a row expectation reads exists or is computed
+            assert (layer, kind) == ("raw", "rows"), "only row-level expectations on raw can quarantine rows"
+        if (layer, kind) == ("raw", "rows"):  # every column a row expectation reads exists or is computed
             t = contract.table(table)
             known = set(t.column_names) | set(frames.derived_columns(table))
             assert set(frames.referenced_columns(e["kwargs"])) <= known, e
@@ -67,6 +67,9 @@ def test_checks_are_registered_on_every_landing_asset(monkeypatch, tmp_path):
         key = dg.AssetCheckKey(raw_asset_key(t), CHECK_NAME)
         assert key in graph.asset_check_keys, key
         assert graph.get_check_spec(key).blocking, key  # every raw suite holds a blocking expectation
+    mart_check = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_deal_margin"]), CHECK_NAME)
+    assert mart_check in graph.asset_check_keys
+    assert graph.get_check_spec(mart_check).blocking
 
 
 def test_clean_small_demo_passes_every_suite(small_drop, tmp_path):
