@@ -45,7 +45,7 @@ class Settings:
     max_share_trimmed: float = 0.5
     min_deals_per_arm: int = 30
     segment_min_deals_per_arm: int = 20
-    refutation_max_deals: int = 100_000
+    refutation_max_deals: int = 50_000
     refutation_subsets: int = 2
     max_abs_smd_after: float = 0.1
     min_e_value_ci: float = 1.25

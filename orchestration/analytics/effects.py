@@ -211,11 +211,13 @@ class _Refutation:
 
 
 def _prepare_refutation(X, t, e_full: GLMFit, settings: Settings, rng) -> _Refutation:
+    """Refits start from the full-data coefficients (same covariates), so they take few Newton steps."""
     n = t.size
+    start = e_full.beta
     if n > settings.refutation_max_deals:
         idx = np.sort(rng.choice(n, settings.refutation_max_deals, replace=False))
         Xr, tr = X[idx], t[idx]
-        base = fit_propensity(tr, Xr)
+        base = fit_propensity(tr, Xr, start)
     else:
         idx, Xr, tr, base = np.arange(n), X, t, e_full
     t_placebo = rng.permutation(tr)
@@ -223,15 +225,15 @@ def _prepare_refutation(X, t, e_full: GLMFit, settings: Settings, rng) -> _Refut
     subsets = []
     for _ in range(settings.refutation_subsets):
         half = np.sort(rng.choice(tr.size, tr.size // 2, replace=False))
-        subsets.append((half, fit_propensity(tr[half], Xr[half])))
-    return _Refutation(
-        idx, Xr, tr, base, t_placebo, fit_propensity(t_placebo, Xr), X_rcc, fit_propensity(tr, X_rcc), subsets
-    )
+        subsets.append((half, fit_propensity(tr[half], Xr[half], start)))
+    placebo = fit_propensity(t_placebo, Xr)
+    rcc = fit_propensity(tr, X_rcc, np.r_[start, 0.0])
+    return _Refutation(idx, Xr, tr, base, t_placebo, placebo, X_rcc, rcc, subsets)
 
 
-def _safe_estimates(y, t, X, binary, settings, propensity):
+def _safe_estimates(y, t, X, binary, settings, propensity, start=None):
     try:
-        return estimate_all(y, t, X, binary, settings.trim, settings.alpha, propensity)[0]
+        return estimate_all(y, t, X, binary, settings.trim, settings.alpha, propensity, start=start)[0]
     except NotEstimable:
         return {}
 
@@ -379,11 +381,11 @@ def _analyse_outcome(
         return _status_rows(practice, [outcome], f"outcome model failed: {exc}"), [], []
     naive, naive_se = naive_difference(y, t)
     yr = y[refute.idx]
-    ref_base = _safe_estimates(yr, refute.t, refute.X, binary, st, refute.base)
-    ref_placebo = _safe_estimates(yr, refute.t_placebo, refute.X, binary, st, refute.placebo)
-    ref_rcc = _safe_estimates(yr, refute.t, refute.X_rcc, binary, st, refute.rcc)
+    ref_base = _safe_estimates(yr, refute.t, refute.X, binary, st, refute.base, nu)
+    ref_placebo = _safe_estimates(yr, refute.t_placebo, refute.X, binary, st, refute.placebo, nu)
+    ref_rcc = _safe_estimates(yr, refute.t, refute.X_rcc, binary, st, refute.rcc, nu)
     ref_subsets = [
-        _safe_estimates(yr[h], refute.t[h], refute.X[h], binary, st, fit) for h, fit in refute.subsets
+        _safe_estimates(yr[h], refute.t[h], refute.X[h], binary, st, fit, nu) for h, fit in refute.subsets
     ]
 
     # sensitivity of continuous outcomes: Cinelli-Hazlett on the OLS of y on (t, X) over the ATE sample

@@ -1,4 +1,4 @@
-"""The effects assets on the default demo warehouse (seed 42, as `make run`): truth recovered, tables written."""
+"""The effects assets on the default demo marts (seed 42, as `make run`): truth recovered, tables written."""
 
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ def test_ols_matches_statsmodels():
     y, t, X, *_ = _simulate(2_000, rng)
     fit = fit_glm(y, X, np.ones(y.size, bool), binary=False)
     ref = sm.OLS(y, X).fit()
-    np.testing.assert_allclose(fit.params, ref.params, rtol=1e-8)
+    np.testing.assert_allclose(fit.beta, ref.params, rtol=1e-8)
     tstat, dof = ols_t_statistic(y, X, column=1)
     assert tstat == pytest.approx(ref.tvalues[1]) and dof == ref.df_resid
 
