@@ -51,7 +51,8 @@ CASES = [
     Case(
         "orphan_account_ids",
         "opportunities",
-        "SELECT * REPLACE (CASE WHEN {bad} THEN 'ACC-MISSING-' || opportunity_id ELSE account_id END AS account_id) "
+        "SELECT * REPLACE (CASE WHEN {bad} THEN 'ACC-MISSING-' || opportunity_id ELSE account_id END "
+        "AS account_id) "
         "FROM src",
         "quarantined",
         "expect_column_values_to_be_in_set(_account_id_exists)",
@@ -79,7 +80,8 @@ CASES = [
     Case(
         "close_before_create",
         "opportunities",
-        "SELECT * REPLACE (CASE WHEN {bad} THEN CAST(created_at AS DATE) - 10 ELSE close_date END AS close_date) "
+        "SELECT * REPLACE (CASE WHEN {bad} THEN CAST(created_at AS DATE) - 10 ELSE close_date END "
+        "AS close_date) "
         "FROM src",
         "quarantined",
         "expect_column_values_to_be_between(_days_created_to_close)",
@@ -105,7 +107,8 @@ CASES = [
     Case(
         "wrong_type",
         "opportunities",
-        "SELECT * REPLACE (CASE WHEN {bad} THEN 'many' ELSE CAST(quantity AS VARCHAR) END AS quantity) FROM src",
+        "SELECT * REPLACE (CASE WHEN {bad} THEN 'many' ELSE CAST(quantity AS VARCHAR) END AS quantity) "
+        "FROM src",
         "landing_error",
         "quantity=many does not fit INTEGER",
         1,
@@ -139,7 +142,8 @@ CASES = [
     Case(
         "invoices_for_unknown_deals",
         "invoices",
-        "SELECT * REPLACE (CASE WHEN {bad} THEN 'OPP-MISSING' ELSE opportunity_id END AS opportunity_id) FROM src",
+        "SELECT * REPLACE (CASE WHEN {bad} THEN 'OPP-MISSING' ELSE opportunity_id END AS opportunity_id) "
+        "FROM src",
         "quarantined",
         "expect_column_values_to_be_in_set(_opportunity_id_exists)",
         3,

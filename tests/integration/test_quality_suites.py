@@ -12,7 +12,8 @@ import pytest
 from orchestration import contract
 from orchestration.extract.assets import landing_assets, raw_asset_key
 from orchestration.quality import frames, validate_raw_batch
-from orchestration.quality.checks import CHECK_NAME, raw_checks as checks
+from orchestration.quality.checks import CHECK_NAME
+from orchestration.quality.checks import raw_checks as checks
 from orchestration.quality.gx_context import EXPECTATIONS_DIR
 from orchestration.quality.quarantine import TABLE as QUARANTINE
 from orchestration.resources import SourceResource, WarehouseResource
