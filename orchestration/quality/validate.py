@@ -135,10 +135,10 @@ def _plain(value):
 
 
 class _Runner:
-    def __init__(self, con: duckdb.DuckDBPyConnection, home: Path | str, chunk_rows: int):
-        self.con = con
+    """Runs suites through their checkpoints (so results reach the store and Data Docs)."""
+
+    def __init__(self, home: Path | str):
         self.context = quality_context(home)
-        self.chunk_rows = chunk_rows
         self.result_ids: list = []
 
     def suites_for(self, layer: str, table: str, kinds: Iterable[str]) -> dict[str, object]:
@@ -249,7 +249,7 @@ def validate_raw_batch(
     """Validate the rows of `load_ids` in `raw.<table>` with the table's suites; quarantine, report."""
     t = contract.table(table_name)
     started = time.perf_counter()
-    runner = _Runner(con, home, chunk_rows)
+    runner = _Runner(home)
     report = BatchReport(f"raw.{t.name}", list(load_ids))
     suites = runner.suites_for("raw", t.name, RAW_KINDS)
     quarantined: list[QuarantinedRow] = []
@@ -296,7 +296,7 @@ def validate_mart(
     """Validate `marts.<model>` with its suites (rows in chunks, totals against staging)."""
     spec = marts.mart(model)
     started = time.perf_counter()
-    runner = _Runner(con, home, chunk_rows)
+    runner = _Runner(home)
     report = BatchReport(f"{marts.MARTS_SCHEMA}.{model}", [])
     suites = runner.suites_for(marts.MARTS_SCHEMA, model, MART_KINDS)
     if "totals" in suites:
