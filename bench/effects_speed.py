@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import tempfile
 import time
@@ -79,9 +80,9 @@ def main() -> None:
     t0 = time.perf_counter()
     write_synthetic_marts(home, args.deals)
     setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     result = dg.materialize([practice_effects], resources={"warehouse": WarehouseResource(home=str(home))})
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert result.success
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         counts = {
@@ -95,6 +96,8 @@ def main() -> None:
         "deals": args.deals,
         "setup_seconds": round(setup, 1),
         "asset_seconds": round(seconds, 1),
+        "asset_cpu_seconds": round(cpu, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "rows": counts,
         "verdicts": verdicts,

@@ -5,6 +5,29 @@ refutations, sensitivity, a verdict and per-segment effects. DataFrames in, Data
     tables.practice_effects, tables.by_segment, tables.diagnostics
 
 ``frame`` has one row per closed deal with the columns named in ``CausalConfig.select_list()``.
+
+Tables (schema ``analytics``):
+
+* ``practice_effects``: one row per practice x outcome x estimand (ATE, ATT) x estimator (ra, ipw,
+  aipw). ``estimate``/``std_error``/``ci_low``/``ci_high``/``p_value`` (influence-function SEs, 95%
+  Wald); ``n_treated``/``n_control`` after trimming and ``population`` (whom the estimate describes);
+  ``share_trimmed``; ``max_abs_smd_before``/``_after`` (balance of the declared confounders before and
+  after weighting); ``placebo_estimate`` (same estimator on a permuted treatment: should be ~0);
+  ``random_common_cause_shift`` and ``subset_max_shift`` (refutations); ``sensitivity_metric`` with
+  ``sensitivity_value`` (point) and ``sensitivity_value_ci`` (interval limit): the E-value of the risk
+  ratio for binary outcomes, the Cinelli-Hazlett robustness value (partial R2) for continuous ones;
+  ``naive_difference``/``naive_std_error`` and ``naive_confounded`` (naive outside the interval);
+  ``verdict`` (robust / fragile / no detectable effect / not estimable) with ``verdict_reason``, and
+  ``status`` ("ok" or why nothing was estimated). Win effects are in probability points, money in the
+  reporting currency, days in days.
+* ``practice_effects_by_segment``: AIPW effect per practice x outcome x estimand x ``segment_id``, from
+  the global models' pseudo-outcomes; Bonferroni-adjusted intervals over the segments tested
+  (``ci_method``, ``n_segments_tested``), raw and Holm-adjusted p-values; ``status`` "too few deals"
+  below the minimum sample.
+* ``effect_diagnostics``: long format (``kind``, ``name``, ``value``, ``value_after``, ``detail``):
+  ``overlap`` (propensity quantiles by arm), ``trimming`` (share and rule), ``balance`` (SMD per
+  covariate before/after), ``refutation`` (placebo, random common cause, subsets, pass/fail) and
+  ``sensitivity`` values.
 """
 
 from __future__ import annotations
@@ -268,7 +291,7 @@ def analyse_practice(
             [],
             [],
         )
-    design = design_matrix(frame, {c: config.confounders[c].kind for c in practice.confounders})
+    design = frame_design(frame, practice, config)
     X = design.X
     try:
         e_fit = fit_propensity(t, X)
@@ -614,5 +637,5 @@ def segment_effects(
 
 
 def frame_design(frame: pd.DataFrame, practice: Practice, config: CausalConfig) -> Design:
-    """The design matrix a practice's models use (exposed for notebooks and tests)."""
+    """The design matrix of a practice's models: its declared confounders, intercept first."""
     return design_matrix(frame, {c: config.confounders[c].kind for c in practice.confounders})

@@ -26,6 +26,7 @@ import pandas as pd
 
 from orchestration.analytics.config import CausalConfig, load_config, read_deals
 from orchestration.analytics.design import design_matrix
+from orchestration.analytics.effects import frame_design, segment_effects
 from orchestration.analytics.estimators import (
     ESTIMANDS,
     METHODS,
@@ -35,6 +36,7 @@ from orchestration.analytics.estimators import (
     estimate_all,
     naive_difference,
     normal_interval,
+    pseudo_outcome,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -179,23 +181,29 @@ def build_demo_warehouse(scale: str, seed: int, home: Path) -> Path:
     return drop / "truth.json"
 
 
-def demo_estimates(frame: pd.DataFrame, config: CausalConfig) -> list[dict]:
-    """Every practice x outcome (win, contribution margin) x estimand x estimator, plus naive, without
-    refutations (the harness checks point estimates and intervals only)."""
+def demo_estimates(frame: pd.DataFrame, config: CausalConfig) -> tuple[list[dict], list[dict]]:
+    """Every practice x outcome (win, contribution margin) x estimand x estimator, plus naive, and the
+    AIPW ATE per segment, without refutations (the harness checks estimates and intervals only)."""
     st = config.settings
-    rows = []
+    rows, segments = [], []
     for practice in config.practices.values():
         t = frame[practice.treatment].fillna(False).to_numpy(bool)
-        X = design_matrix(frame, {c: config.confounders[c].kind for c in practice.confounders}).X
+        X = frame_design(frame, practice, config).X
         for outcome in ("win", "contribution_margin"):
             binary = config.outcomes[outcome].kind == "binary"
             y = frame[outcome].astype("float64").to_numpy()
             naive, naive_se = naive_difference(y, t)
             (lo, hi), _ = normal_interval(naive, naive_se, st.alpha)
             try:
-                est, _ = estimate_all(y, t, X, binary, st.trim, st.alpha, min_per_arm=st.min_deals_per_arm)
+                est, nu = estimate_all(y, t, X, binary, st.trim, st.alpha, min_per_arm=st.min_deals_per_arm)
             except NotEstimable:
                 est = {}
+            if isinstance(est.get(("ATE", "aipw")), Estimate):
+                s = st.trim.mask(nu.e.mean, "ATE")
+                a, d = pseudo_outcome("ATE", y, t, nu, s)
+                segments += segment_effects(
+                    practice.name, outcome, "ATE", frame["segment_id"], a, d, t, s, st
+                )
             for estimand in ESTIMANDS:
                 rows.append(
                     {
@@ -223,36 +231,41 @@ def demo_estimates(frame: pd.DataFrame, config: CausalConfig) -> list[dict]:
                                 "std_error": e.std_error,
                             }
                         )
-    return rows
+    return rows, segments
 
 
 def validate_demo(
     scale: str, seeds: list[int], work_dir: Path | None = None, config: CausalConfig | None = None, log=print
 ) -> dict:
-    """Bias, RMSE and 95% coverage per practice x outcome x estimand x estimator over seeds."""
+    """Bias, RMSE and 95% coverage per practice x outcome x estimand x estimator over seeds, and the
+    coverage of the Bonferroni-adjusted segment intervals against the per-segment truth."""
     config = config or load_config()
-    per_seed = []
+    per_seed, per_segment = [], []
     for seed in seeds:
         t0 = time.perf_counter()
         home = Path(tempfile.mkdtemp(prefix=f"validate-{scale}-{seed}-", dir=work_dir))
         try:
-            truth = json.loads(build_demo_warehouse(scale, seed, home).read_text())
+            truth = json.loads(build_demo_warehouse(scale, seed, home).read_text())["practices"]
             with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
                 frame, missing = read_deals(con, config)
             if missing:
                 raise RuntimeError(f"mart columns missing: {missing}")
-            for r in demo_estimates(frame, config):
-                tp = truth["practices"][r["practice"]][r["outcome"]]
-                r["truth"] = tp["ate" if r["estimand"] == "ATE" else "att"]
+            rows, segments = demo_estimates(frame, config)
+            for r in rows:
+                r["truth"] = truth[r["practice"]][r["outcome"]]["ate" if r["estimand"] == "ATE" else "att"]
                 r["seed"] = seed
                 per_seed.append(r)
+            for r in segments:
+                true = truth[r["practice"]]["by_segment"].get(r["segment_id"], {}).get(r["outcome"])
+                if r["status"] == "ok" and true is not None:
+                    per_segment.append({**r, "truth": true, "seed": seed})
         finally:
             shutil.rmtree(home, ignore_errors=True)
         log(f"seed {seed}: {time.perf_counter() - t0:.1f}s")
-    return summarise(pd.DataFrame(per_seed), scale, seeds)
+    return summarise(pd.DataFrame(per_seed), pd.DataFrame(per_segment), scale, seeds)
 
 
-def summarise(results: pd.DataFrame, scale: str, seeds: list[int]) -> dict:
+def summarise(results: pd.DataFrame, segments: pd.DataFrame, scale: str, seeds: list[int]) -> dict:
     r = results.assign(
         error=results.estimate - results.truth,
         covered=(results.ci_low <= results.truth) & (results.truth <= results.ci_high),
@@ -266,17 +279,32 @@ def summarise(results: pd.DataFrame, scale: str, seeds: list[int]) -> dict:
         coverage=("covered", "mean"),
         runs=("seed", "count"),
     ).reset_index()
-    overall = (
-        r.groupby(["estimand", "estimator"])
-        .agg(coverage=("covered", "mean"), runs=("seed", "count"))
-        .reset_index()
-    )
-    return {
+    overall = r.groupby(["estimand", "estimator"]).agg(coverage=("covered", "mean"), runs=("seed", "count"))
+    out = {
         "scale": scale,
         "seeds": seeds,
         "by_practice": table.to_dict(orient="records"),
-        "coverage_overall": overall.to_dict(orient="records"),
+        "coverage_overall": overall.reset_index().to_dict(orient="records"),
     }
+    if len(segments):
+        z = 1.959963984540054
+        s = segments.assign(
+            covered=(segments.ci_low <= segments.truth) & (segments.truth <= segments.ci_high),
+            covered_unadjusted=(segments.estimate - z * segments.std_error <= segments.truth)
+            & (segments.truth <= segments.estimate + z * segments.std_error),
+        )
+        fam = s.groupby(["practice", "outcome", "seed"]).covered.all()
+        out["segments"] = {
+            "estimand": "ATE",
+            "estimator": "aipw",
+            "intervals": "bonferroni over the segments of one practice x outcome",
+            "segment_estimates": len(s),
+            "coverage_adjusted": float(s.covered.mean()),
+            "coverage_unadjusted_95": float(s.covered_unadjusted.mean()),
+            "familywise_coverage_adjusted": float(fam.mean()),
+            "families": int(fam.size),
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"demo_truth_{args.scale}.json").write_text(json.dumps(res, indent=2) + "\n")
     print(pd.DataFrame(res["by_practice"]).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(pd.DataFrame(res["coverage_overall"]).to_string(index=False))
+    print(json.dumps(res.get("segments", {}), indent=2))
     return 0
 
 
