@@ -46,6 +46,9 @@ def _set_env(args: argparse.Namespace) -> None:
         os.environ["SALESALIGN_SOURCE"] = args.source
     if args.path:
         os.environ["SALESALIGN_SOURCE_PATH"] = str(Path(args.path).resolve())
+    if args.profile:
+        shipped = not Path(args.profile).suffix
+        os.environ["SALESALIGN_PROFILE"] = args.profile if shipped else str(Path(args.profile).resolve())
     if args.scale:
         os.environ["SALESALIGN_DEMO_SCALE"] = args.scale
     if args.seed is not None:
@@ -55,6 +58,9 @@ def _set_env(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.source == "files" and not args.path:
         print("salesalign run --source files needs --path DIR", file=sys.stderr)
+        return 2
+    if args.profile and args.source in (None, "demo"):
+        print("salesalign run --profile applies to --source files, salesforce or hubspot", file=sys.stderr)
         return 2
     _set_env(args)
     from orchestration.transform.project import dbt_project, prepare_manifest
@@ -145,8 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="materialise every asset in-process; exit non-zero on failure")
-    run.add_argument("--source", choices=SOURCE_KINDS, default=None, help="demo (default) or files")
+    run.add_argument(
+        "--source", choices=SOURCE_KINDS, default=None,
+        help="demo (default), files, or a CRM API: salesforce, hubspot (docs/sources.md)",
+    )
     run.add_argument("--path", help="the file drop folder for --source files")
+    run.add_argument(
+        "--profile",
+        help="mapping profile for a foreign export: salesforce, hubspot, maven or a YAML file (docs/sources.md)",
+    )
     run.add_argument("--scale", default=None, help="demo preset (default: default)")
     run.add_argument("--seed", type=int, default=None, help="demo seed (default: 42)")
     run.add_argument("--home", default=None, help="SALESALIGN_HOME (default: $SALESALIGN_HOME or ./data)")

@@ -33,21 +33,70 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
+API_KINDS = ("salesforce", "hubspot")
+
+
 class SourceResource(dg.ConfigurableResource):
     """Where raw batches come from: the embedded demo company or a folder of files."""
 
     kind: str = "demo"
     path: str | None = None
+    profile: str | None = None  # a mapping profile (shipped name or YAML file) for a foreign export
+    staging_dir: str = ""  # where mapped sources stage contract-shaped files
+    warehouse_path: str = ""  # where incremental sources keep their watermarks (raw._watermarks)
+    api_url: str | None = None  # salesforce | hubspot: the API base URL
+    api_token: str | None = None  # salesforce | hubspot: set from dg.EnvVar, never logged
+    finance_db_url: str | None = None  # a SQLAlchemy URL, set from dg.EnvVar (it holds the password)
+    finance_db_profile: str | None = None  # the finance database mapping profile (name or YAML file)
     demo_dir: str = ""
     scale: str = "default"
     seed: int = 42
 
     def build(self) -> Source:
+        crm = self._build_crm()
+        if not self.finance_db_url:
+            return crm
+        from orchestration.extract.finance_db import FinanceDbExtractor
+        from orchestration.extract.incremental import IncrementalSource
+        from orchestration.extract.profiles import load_profile
+        from orchestration.extract.sources import CombinedSource
+        from orchestration.extract.watermarks import WatermarkStore
+
+        if not self.finance_db_profile:
+            raise ValueError("a finance database (SALESALIGN_FINANCE_DB_URL) needs a profile "
+                             "(SALESALIGN_FINANCE_DB_PROFILE)")
+        profile = load_profile(self.finance_db_profile)
+        finance = IncrementalSource(
+            FinanceDbExtractor(self.finance_db_url, profile.incremental), profile, Path(self.staging_dir),
+            WatermarkStore(Path(self.warehouse_path)), f"finance_db+{profile.name}",
+        )
+        return CombinedSource([crm, finance])
+
+    def _build_crm(self) -> Source:
+        if self.kind in API_KINDS:
+            from orchestration.extract import api
+            from orchestration.extract.incremental import IncrementalSource
+            from orchestration.extract.profiles import load_profile
+            from orchestration.extract.watermarks import WatermarkStore
+
+            if not self.api_url or not self.api_token:
+                raise ValueError(f"source {self.kind!r} needs SALESALIGN_API_URL and SALESALIGN_API_TOKEN")
+            client = api.HttpClient(self.api_url, self.api_token, token_env="SALESALIGN_API_TOKEN")
+            extractor = api.SalesforceApi(client) if self.kind == "salesforce" else api.HubSpotApi(client)
+            return IncrementalSource(
+                extractor, load_profile(self.profile or self.kind), Path(self.staging_dir),
+                WatermarkStore(Path(self.warehouse_path)), f"{self.kind}:{self.api_url}",
+            )
         if self.kind == "demo":
             return DemoSource(Path(self.demo_dir), self.scale, self.seed)
         if self.kind == "files":
             if not self.path:
                 raise ValueError("source kind 'files' needs a path (SALESALIGN_SOURCE_PATH or --path)")
+            if self.profile:
+                from orchestration.extract.mapped import MappedFileSource
+                from orchestration.extract.profiles import load_profile
+
+                return MappedFileSource(Path(self.path), load_profile(self.profile), Path(self.staging_dir))
             return FileDropSource(Path(self.path), f"files:{self.path}")
         raise ValueError(f"unknown source kind {self.kind!r}")
 
@@ -63,6 +112,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "source": SourceResource(
             kind=settings.source,
             path=str(settings.source_path) if settings.source_path else None,
+            profile=settings.profile,
+            staging_dir=str(settings.staging_dir),
+            warehouse_path=str(settings.warehouse_path),
+            api_url=settings.api_url,
+            # secrets: Dagster reads them from the environment at run time and never shows their values
+            api_token=dg.EnvVar("SALESALIGN_API_TOKEN") if settings.source in API_KINDS else None,
+            finance_db_url=dg.EnvVar("SALESALIGN_FINANCE_DB_URL") if settings.finance_db_profile else None,
+            finance_db_profile=settings.finance_db_profile,
             demo_dir=str(settings.demo_dir),
             scale=settings.demo_scale,
             seed=settings.demo_seed,

@@ -109,3 +109,22 @@ class DemoSource:
 
     def batches(self, table: str) -> list[Batch]:
         return FileDropSource(self.directory, self.name).batches(table)
+
+
+@dataclass
+class CombinedSource:
+    """A CRM source plus a finance source (e.g. a finance database): each table from whichever has it."""
+
+    sources: list[Source]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or " + ".join(s.name for s in self.sources)
+
+    def prepare(self) -> dict:
+        described = {s.name: s.prepare() for s in self.sources}
+        missing = [t for t in contract.TABLE_NAMES if not self.batches(t)]
+        return {"sources": described, "tables_missing": missing}
+
+    def batches(self, table: str) -> list[Batch]:
+        return [b for s in self.sources for b in s.batches(table)]
