@@ -1,0 +1,226 @@
+"""The finance database source against SQLite and a real PostgreSQL server on loopback.
+
+PostgreSQL: `SALESALIGN_TEST_POSTGRES_URL` (set by `.ci/run`, which installs and starts a server),
+else a server on 127.0.0.1:5432 as user postgres; the PostgreSQL cases skip, saying so, only when
+no server is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from orchestration.extract.finance_db import FinanceDbError, FinanceDbExtractor
+from orchestration.extract.incremental import IncrementalSource
+from orchestration.extract.landing import ensure_raw_tables, land_batch
+from orchestration.extract.profiles import parse_profile
+from orchestration.extract.watermarks import WatermarkStore
+
+PROFILE = """
+name: erp
+incremental:
+  ar_invoices: {changed_at: updated_at, id: invoice_no}
+tables:
+  invoices:
+    file: ar_invoices
+    fields:
+      invoice_id: invoice_no
+      opportunity_id: deal_ref
+      account_id: customer_ref
+      invoice_date: issued_on
+      amount: total
+      currency: {column: ccy, map: {EURO: EUR}}
+  fx_rates:
+    file: fx_daily
+    fields:
+      rate_date: day
+      currency: ccy
+      usd_per_unit: usd_rate
+"""
+
+
+def _postgres_url() -> str:
+    candidates = [
+        os.environ.get("SALESALIGN_TEST_POSTGRES_URL"),
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    ]
+    errors = []
+    for url in filter(None, candidates):
+        try:
+            with sa.create_engine(url).connect() as con:
+                con.execute(sa.text("SELECT 1"))
+            return url
+        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+            errors.append(
+                f"{sa.make_url(url).render_as_string(hide_password=True)}: {str(exc).splitlines()[0]}"
+            )
+    pytest.skip("no PostgreSQL server reachable locally (.ci/run starts one): " + "; ".join(errors))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'erp.sqlite'}"
+        return
+    admin_url = _postgres_url()
+    name = f"salesalign_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    sa.create_engine(admin_url).dispose()
+    with admin.connect() as con:
+        con.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _create(url: str) -> tuple[sa.Engine, sa.MetaData]:
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    sa.Table(
+        "ar_invoices",
+        meta,
+        sa.Column("invoice_no", sa.String(20), primary_key=True),
+        sa.Column("deal_ref", sa.String(20)),
+        sa.Column("customer_ref", sa.String(40)),
+        sa.Column("issued_on", sa.Date),
+        sa.Column("total", sa.Numeric(18, 2)),
+        sa.Column("ccy", sa.String(4)),
+        sa.Column("updated_at", sa.DateTime),
+    )
+    sa.Table(
+        "fx_daily",
+        meta,
+        sa.Column("day", sa.Date),
+        sa.Column("ccy", sa.String(3)),
+        sa.Column("usd_rate", sa.Float),
+    )
+    meta.create_all(engine)
+    return engine, meta
+
+
+def _invoice(no: str, minute: int, total: str = "100.10", ccy: str = "EUR") -> dict:
+    return {
+        "invoice_no": no,
+        "deal_ref": f"opp-{no}",
+        "customer_ref": "O'Brien & Co",  # a quote in the data
+        "issued_on": datetime(2025, 1, 2).date(),
+        "total": Decimal(total),
+        "ccy": ccy,
+        "updated_at": datetime(2025, 1, 3, 9, minute),
+    }
+
+
+def _source(url: str, home: Path, page_size: int = 2) -> IncrementalSource:
+    profile = parse_profile(__import__("yaml").safe_load(PROFILE), PROFILE)
+    return IncrementalSource(
+        FinanceDbExtractor(url, profile.incremental, page_size=page_size),
+        profile,
+        home / "staging_drops",
+        WatermarkStore(home / "warehouse.duckdb"),
+        "finance_db+erp",
+    )
+
+
+def _land(home: Path, source: IncrementalSource) -> list:
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        ensure_raw_tables(con)
+        return [land_batch(con, b, source.name) for t in ("invoices", "fx_rates") for b in source.batches(t)]
+
+
+def _rows(home: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_finance_db_incremental_by_updated_at_with_keyset_pages(db_url, tmp_path):
+    engine, meta = _create(db_url)
+    invoices, fx = meta.tables["ar_invoices"], meta.tables["fx_daily"]
+    with engine.begin() as con:
+        # five invoices, three of them changed in the same minute: ties across page boundaries
+        con.execute(
+            invoices.insert(),
+            [
+                _invoice("INV-1", 0),
+                _invoice("INV-2", 5),
+                _invoice("INV-3", 5, "0.05", "EURO"),
+                _invoice("INV-4", 5),
+                _invoice("INV-5", 9, "12345678.91", "USD"),
+            ],
+        )
+        con.execute(
+            fx.insert(),
+            [
+                {"day": datetime(2025, 1, 2).date(), "ccy": "EUR", "usd_rate": 1.08},
+                {"day": datetime(2025, 1, 2).date(), "ccy": "USD", "usd_rate": 1.0},
+            ],
+        )
+    source = _source(db_url, tmp_path)
+    assert source.extract() == {"ar_invoices": 5, "fx_daily": 2}
+    _land(tmp_path, source)
+    assert _rows(
+        tmp_path, "SELECT invoice_id, amount, currency, account_id FROM raw.invoices ORDER BY 1"
+    ) == [
+        ("INV-1", Decimal("100.10"), "EUR", "O'Brien & Co"),
+        ("INV-2", Decimal("100.10"), "EUR", "O'Brien & Co"),
+        ("INV-3", Decimal("0.05"), "EUR", "O'Brien & Co"),
+        ("INV-4", Decimal("100.10"), "EUR", "O'Brien & Co"),
+        ("INV-5", Decimal("12345678.91"), "USD", "O'Brien & Co"),
+    ]
+    assert _rows(tmp_path, "SELECT count(*) FROM raw.fx_rates") == [(2,)]
+
+    # nothing changed: nothing extracted, nothing landed
+    again = _source(db_url, tmp_path)
+    assert again.extract() == {"ar_invoices": 0, "fx_daily": 0}
+    assert not [r for r in _land(tmp_path, again) if not r.skipped]
+
+    # one new invoice, one correction at the watermark's minute: exactly those come back
+    with engine.begin() as con:
+        con.execute(invoices.insert(), [_invoice("INV-6", 9)])
+        con.execute(
+            invoices.update().where(invoices.c.invoice_no == "INV-2"),
+            {"total": Decimal("99.99"), "updated_at": datetime(2025, 1, 4, 8, 0)},
+        )
+    third = _source(db_url, tmp_path)
+    assert third.extract() == {"ar_invoices": 2, "fx_daily": 0}
+    _land(tmp_path, third)
+    assert _rows(tmp_path, "SELECT count(*), count(DISTINCT invoice_id) FROM raw.invoices") == [(7, 6)]
+    assert _rows(
+        tmp_path, "SELECT amount FROM raw.invoices WHERE invoice_id = 'INV-2' ORDER BY _loaded_at"
+    ) == [(Decimal("100.10"),), (Decimal("99.99"),)]
+    engine.dispose()
+
+
+def test_finance_db_names_come_only_from_an_allowlist(db_url, tmp_path):
+    _create(db_url)[0].dispose()
+    extractor = FinanceDbExtractor(db_url, {})
+    with pytest.raises(FinanceDbError, match="not an allowed table name"):
+        extractor.table("ar_invoices; DROP TABLE fx_daily")
+    with pytest.raises(FinanceDbError, match="does not exist"):
+        extractor.table("no_such_table")
+    with pytest.raises(
+        FinanceDbError, match=r"column 'total\) FROM fx_daily --' of ar_invoices is not allowed"
+    ):
+        next(
+            extractor.pages(
+                "ar_invoices",
+                ["total) FROM fx_daily --"],
+                __import__("orchestration.extract.watermarks", fromlist=["Watermark"]).Watermark(),
+            )
+        )
+    with sa.create_engine(db_url).connect() as con:  # nothing was dropped
+        assert sa.inspect(con).has_table("fx_daily")
+
+
+def test_finance_db_password_never_appears_in_errors():
+    url = "postgresql+psycopg://salesalign:canary-pw-5f2e@127.0.0.1:1/finance"
+    with pytest.raises(FinanceDbError) as err:
+        FinanceDbExtractor(url, {}).table("ar_invoices")
+    assert "canary-pw-5f2e" not in str(err.value) and "cannot read table 'ar_invoices'" in str(err.value)
