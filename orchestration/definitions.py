@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.analytics_assets import assets as analytics_assets
 from orchestration.extract.assets import assets as extract_assets
+from orchestration.extract.sensors import drop_sensors
 from orchestration.publish.assets import build_publish_assets
 from orchestration.publish.exports import PUBLISHED_SCHEMAS
 from orchestration.quality.checks import checks as quality_checks
@@ -24,9 +25,13 @@ main_job = dg.define_asset_job(
 table_assets = [*transform_assets, *analytics_assets]
 published = [key for a in table_assets for key in a.keys if key.path[0] in PUBLISHED_SCHEMAS]
 
+settings = Settings.from_env()
+resources = build_resources(settings)
+
 defs = dg.Definitions(
     assets=[*extract_assets, *table_assets, *build_publish_assets(published)],
     asset_checks=quality_checks,
-    resources=build_resources(Settings.from_env()),
+    resources=resources,
     jobs=[main_job],
+    sensors=drop_sensors(MAIN_JOB, settings, resources["source"]),
 )

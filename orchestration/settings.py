@@ -20,6 +20,7 @@ class Settings:
     profile: str | None = None  # SALESALIGN_PROFILE: mapping profile (name or YAML file) for source=files
     api_url: str | None = None  # SALESALIGN_API_URL: base URL of the CRM API for source=salesforce|hubspot
     finance_db_profile: str | None = None  # SALESALIGN_FINANCE_DB_PROFILE: finance DB mapping (URL: env var)
+    drop_watch_dir: Path | None = None  # SALESALIGN_DROP_WATCH_DIR: sub-folders are drops (file-drop sensor)
     demo_scale: str = "default"  # SALESALIGN_DEMO_SCALE
     demo_seed: int = 42  # SALESALIGN_DEMO_SEED
     reporting_currency: str = "USD"  # SALESALIGN_REPORTING_CURRENCY
@@ -38,6 +39,7 @@ class Settings:
             profile=env.get("SALESALIGN_PROFILE") or None,
             api_url=env.get("SALESALIGN_API_URL") or None,
             finance_db_profile=env.get("SALESALIGN_FINANCE_DB_PROFILE") or None,
+            drop_watch_dir=Path(watch).resolve() if (watch := env.get("SALESALIGN_DROP_WATCH_DIR")) else None,
             demo_scale=env.get("SALESALIGN_DEMO_SCALE", "default"),
             demo_seed=int(env.get("SALESALIGN_DEMO_SEED", "42")),
             reporting_currency=env.get("SALESALIGN_REPORTING_CURRENCY", "USD").upper(),
