@@ -27,3 +27,26 @@
         false
     {%- endif -%}
 {%- endmacro %}
+
+{#- The watermark of an incremental model: the greatest value of `column` in it, or a date
+    before any load when the table is empty (so an empty first build does not stall later runs). -#}
+{% macro watermark(column) -%}
+    coalesce((select max({{ column }}) from {{ this }}), cast('1900-01-01 00:00:00' as timestamp))
+{%- endmacro %}
+
+{#- Rows a staging table of a big append-only raw table must (re)consider: on a full build all
+    raw rows; incrementally the rows landed since the table's watermark plus the current version
+    of every record they touch (so the latest-version rule still applies across loads). -#}
+{% macro staging_candidates(relation, key, columns) -%}
+    {%- if is_incremental() %}
+    select {{ columns | join(', ') }} from {{ relation }}
+    where _loaded_at > {{ watermark('_loaded_at') }}
+    union all
+    select {{ columns | join(', ') }} from {{ this }}
+    where {{ key }} in (
+        select {{ key }} from {{ relation }} where _loaded_at > {{ watermark('_loaded_at') }}
+    )
+    {%- else %}
+    select {{ columns | join(', ') }} from {{ relation }}
+    {%- endif %}
+{%- endmacro %}

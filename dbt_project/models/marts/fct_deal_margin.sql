@@ -28,7 +28,7 @@
 {%- set practices = practice_types() %}
 {%- if is_incremental() %}
 with watermark as (
-    select max(loaded_through) as loaded_through from {{ this }}
+    select {{ watermark("loaded_through") }} as loaded_through
 ),
 
 changed_fx as (

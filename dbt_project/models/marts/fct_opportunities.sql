@@ -16,7 +16,7 @@
 with
 {%- if is_incremental() %}
 watermark as (
-    select max(loaded_through) as loaded_through from {{ this }}
+    select {{ watermark("loaded_through") }} as loaded_through
 ),
 
 affected as (
