@@ -102,8 +102,8 @@ class BatchReport:
     def summary(self) -> str:
         counts = {k: len(self.by_outcome(k)) for k in (BLOCKING, WARNING, "quarantined")}
         head = (
-            f"{self.table}: {len(self.outcomes)} expectations on {self.rows} rows "
-            f"of {len(self.load_ids)} load(s): "
+            f"{self.table}: {len(self.outcomes)} expectations on {self.rows} rows"
+            f"{f' of {len(self.load_ids)} load(s)' if self.load_ids else ''}: "
             f"{counts[BLOCKING]} blocking failure(s), {counts[WARNING]} warning(s), "
             f"{counts['quarantined']} quarantining ({self.quarantined_rows} rows quarantined)"
         )
