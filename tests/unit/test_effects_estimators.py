@@ -191,3 +191,12 @@ def test_segments_with_too_few_deals_say_so(config):
     small = seg[(seg.n_treated < 20) | (seg.n_control < 20)]
     assert len(small) > 0
     assert small.status.str.startswith("too few deals").all() and small.estimate.isna().all()
+
+
+def test_deals_without_an_outcome_are_excluded_and_said(config):
+    frame, _ = synthetic_deals(3_000, seed=9)
+    frame.loc[:99, "days_to_close"] = float("nan")
+    pe = estimate_effects(frame, config, practices=["discovery_workshop"]).practice_effects
+    days = pe[pe.outcome == "days_to_close"]
+    assert days.status.str.contains("100 deals without days_to_close excluded").all()
+    assert (pe[pe.outcome == "win"].status == "ok").all()
