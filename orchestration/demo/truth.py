@@ -255,6 +255,50 @@ def compute_truth(w: M.World, out: dict, bookkeeping: dict) -> dict:
         "bookkeeping": bookkeeping,
         "economics": economics,
         "model": win_model,
+        "strategy": strategy_truth(seg_out),
+    }
+
+
+# The demo company's declared strategy (mirrored by strategy.yml at the repo root): "win the
+# enterprise". Effort actually flows to mid-market and small deals (more, cheaper opportunities), so
+# the declared intent and the realised allocation disagree: the planted misallocation.
+DEMO_STRATEGY = {
+    "enterprise": {"match": {"size_band": ["enterprise"]}, "intended_effort_share": 0.50},
+    "mid_market": {"match": {"size_band": ["mid"]}, "intended_effort_share": 0.40},
+    "small_business": {"match": {"size_band": ["small"]}, "intended_effort_share": 0.10},
+}
+MISALLOCATION_TOLERANCE = 0.05  # |actual - intended| effort share above this is a misallocation
+
+
+def strategy_truth(seg_out: dict) -> dict:
+    """Per declared target: intended vs true effort share (selling hours of closed deals) and the true
+    expected contribution margin per selling hour; which targets are over/under-invested."""
+    total = sum(v["selling_hours"] for v in seg_out.values())
+    targets = {}
+    for name, spec in DEMO_STRATEGY.items():
+        segs = [v for v in seg_out.values() if all(v[k] in allowed for k, allowed in spec["match"].items())]
+        hours = sum(v["selling_hours"] for v in segs)
+        cm = sum(v["expected_contribution_margin"] for v in segs)
+        gap = hours / total - spec["intended_effort_share"]
+        targets[name] = {
+            "match": spec["match"],
+            "intended_effort_share": spec["intended_effort_share"],
+            "actual_effort_share": _f(hours / total),
+            "effort_share_gap": _f(gap),
+            "expected_cm_per_selling_hour": _f(cm / hours),
+            "allocation": "over-invested" if gap > MISALLOCATION_TOLERANCE
+            else "under-invested" if gap < -MISALLOCATION_TOLERANCE else "aligned",
+        }
+    over = sorted((k for k, v in targets.items() if v["allocation"] == "over-invested"),
+                  key=lambda k: targets[k]["expected_cm_per_selling_hour"])
+    under = sorted((k for k, v in targets.items() if v["allocation"] == "under-invested"),
+                   key=lambda k: -targets[k]["expected_cm_per_selling_hour"])
+    return {
+        "tolerance": MISALLOCATION_TOLERANCE,
+        "targets": targets,
+        "over_invested": over,
+        "under_invested": under,
+        "best_move": {"from": over[0], "to": under[0]} if over and under else None,
     }
 
 

@@ -140,3 +140,19 @@ def test_propensities_overlap_and_ignore_rep_skill():
     a = dict(w.arrays)
     a["rep_u"] = np.random.default_rng(0).normal(size=a["rep_u"].size)
     assert np.array_equal(M.propensities(a), ps)
+
+
+def test_planted_strategy_misallocation(truth_default):
+    """The demo declares 'win the enterprise' but its effort flows to mid-market and small deals."""
+    s = truth_default["strategy"]
+    targets = s["targets"]
+    assert sum(t["actual_effort_share"] for t in targets.values()) == pytest.approx(1.0, abs=1e-5)
+    hours = {b: sum(v["selling_hours"] for v in truth_default["segments"].values() if v["size_band"] == b)
+             for b in M.SIZE_BANDS}
+    assert targets["enterprise"]["actual_effort_share"] == pytest.approx(
+        hours["enterprise"] / sum(hours.values()), abs=1e-5)
+    assert targets["enterprise"]["allocation"] == "under-invested"
+    assert s["over_invested"] == ["small_business", "mid_market"]  # lowest return first
+    assert s["best_move"] == {"from": "small_business", "to": "enterprise"}
+    ret = {k: t["expected_cm_per_selling_hour"] for k, t in targets.items()}
+    assert ret["enterprise"] > ret["mid_market"] > ret["small_business"]
