@@ -58,7 +58,8 @@ INPUT_FORMATS = {
     ".ndjson": "jsonl",
 }
 SOURCE_KINDS = ("column", "value", "expr", "lookup", "derived")
-FIELD_KEYS = set(SOURCE_KINDS) | {"map", "map_default", "format", "default", "assumption", "trim", "columns"}
+FIELD_KEYS = set(SOURCE_KINDS) | {"map", "map_default", "format", "default", "assumption", "trim"}
+FIELD_KEYS |= {"columns", "optional"}
 LOOKUP_AGGS = {
     "first": "arg_min({v}, _row)",
     "last": "arg_max({v}, _row)",
@@ -86,9 +87,10 @@ class FieldSpec:
     default: Any = None
     assumption: str | None = None
     trim: bool = True
-    columns: tuple[
-        str, ...
-    ] = ()  # the source columns an `expr` reads (API and database sources request them)
+    # the source columns an `expr` reads (API and database sources request them)
+    columns: tuple[str, ...] = ()
+    # a `column` some exports lack (e.g. CurrencyIsoCode): NULL, then `default`, when absent
+    optional: bool = False
 
     @property
     def source_columns(self) -> tuple[str, ...]:
@@ -272,6 +274,8 @@ def _field(name: str, spec: Any, inputs: dict[str, InputSpec], where: str) -> Fi
         raise ProfileError(f"{where}: map must be a mapping of source value -> contract value")
     if "columns" in spec and kind != "expr":
         raise ProfileError(f"{where}: `columns` lists the source columns of an expr")
+    if "optional" in spec and kind != "column":
+        raise ProfileError(f"{where}: `optional` applies to column fields")
     return FieldSpec(
         name,
         kind,
@@ -283,6 +287,7 @@ def _field(name: str, spec: Any, inputs: dict[str, InputSpec], where: str) -> Fi
         spec.get("assumption"),
         bool(spec.get("trim", True)),
         tuple(spec.get("columns") or ()),
+        bool(spec.get("optional", False)),
     )
 
 
@@ -366,7 +371,7 @@ def _input_sql(
     return " UNION ALL BY NAME ".join(f"({p})" for p in parts), files
 
 
-def _value_sql(f: FieldSpec, as_of: str | None) -> str:
+def _value_sql(f: FieldSpec, as_of: str | None, columns: set[str]) -> str:
     def fill(v: Any) -> Any:
         if isinstance(v, str) and "{as_of}" in v:
             if as_of is None:
@@ -374,7 +379,9 @@ def _value_sql(f: FieldSpec, as_of: str | None) -> str:
             return v.replace("{as_of}", as_of)
         return v
 
-    if f.kind == "column":
+    if f.kind == "column" and f.arg not in columns:  # only optional columns get here
+        sql = "CAST(NULL AS VARCHAR)"
+    elif f.kind == "column":
         sql = ident(f.arg)
         sql = f"nullif(trim(CAST({sql} AS VARCHAR)), '')" if f.trim else sql
     elif f.kind == "value":
@@ -414,7 +421,7 @@ def mapped_sql(
         return None
     columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({source})").fetchall()}
     for f in spec.fields:
-        if f.kind == "column" and f.arg not in columns:
+        if f.kind == "column" and f.arg not in columns and not f.optional:
             raise ProfileError(
                 f"{files[0]}: column {f.arg!r} (for {table}.{f.name} in profile {profile.name}) not found; "
                 f"columns: {', '.join(sorted(c for c in columns if not c.startswith('_')))}"
@@ -425,7 +432,7 @@ def mapped_sql(
     where_sql = f" WHERE {spec.filter}" if spec.filter else ""
     # prefixed aliases first: DuckDB names are case-insensitive, so `industry` would shadow `Industry`
     stage1 = ", ".join(
-        [f"{_value_sql(f, profile.as_of)} AS {ident('__f_' + f.name)}" for f in src_fields]
+        [f"{_value_sql(f, profile.as_of, columns)} AS {ident('__f_' + f.name)}" for f in src_fields]
         + ["_file", "_file_index", "_row"]
     )
     renamed = ", ".join(

@@ -87,8 +87,8 @@ def test_sensor_run_request_lands_the_drop_with_a_profile(tmp_path):
         jobs=[job],
         resources={"source": source, "warehouse": WarehouseResource(home=str(tmp_path))},
     )
-    result = defs.resolve_job_def("land").execute_in_process(run_config=request.run_config)
-    assert result.success
+    for _ in range(2):  # the same export landed twice adds nothing the second time
+        assert defs.resolve_job_def("land").execute_in_process(run_config=request.run_config).success
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.opportunities").fetchone()[0] == 8800
         assert con.execute("SELECT DISTINCT source FROM raw._loads").fetchall() == [

@@ -1,0 +1,328 @@
+"""Mapping profiles: validation, the shipped profiles on small exports, formats, errors, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from orchestration.extract import profiles
+from orchestration.extract.mapped import MappedFileSource
+from orchestration.extract.sources import SourceError
+from orchestration.extract.watermarks import Watermark
+
+MAVEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "maven_crm"
+
+
+def _profile(doc: dict) -> profiles.Profile:
+    return profiles.parse_profile(doc, yaml.safe_dump(doc))
+
+
+def _rows(path: Path, sql: str = "SELECT * FROM t") -> list[tuple]:
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
+    return con.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("name", ["salesforce", "hubspot", "maven"])
+def test_shipped_profiles_load(name):
+    profile = profiles.load_profile(name)
+    assert profile.name == name and profile.tables
+    assert name in profiles.shipped_profiles()
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ({"deals": {"file": "x", "fields": {}}}, "'deals' is not a raw contract table"),
+        (
+            {"products": {"file": "x", "fields": {"product_id": "id", "price": "p", "updated_at": "u"}}},
+            "'price' is not a column of products",
+        ),
+        (
+            {"products": {"file": "x", "fields": {"product_id": "id"}}},
+            "required contract column(s) not mapped: updated_at",
+        ),
+        (
+            {
+                "products": {
+                    "file": "x",
+                    "fields": {"product_id": {"column": "a", "value": 1}, "updated_at": "u"},
+                }
+            },
+            "give exactly one of",
+        ),
+        (
+            {"products": {"file": "x", "fields": {"product_id": {"colum": "a"}, "updated_at": "u"}}},
+            "unknown key(s) ['colum']",
+        ),
+        (
+            {
+                "products": {
+                    "file": "x",
+                    "fields": {
+                        "product_id": "id",
+                        "updated_at": "u",
+                        "list_price": {
+                            "lookup": {"input": "nope", "key": "k", "match": "product_id", "value": "v"}
+                        },
+                    },
+                }
+            },
+            "lookup input 'nope' is not declared",
+        ),
+        (
+            {
+                "products": {
+                    "file": "x",
+                    "csv": {"sep": ";"},
+                    "fields": {"product_id": "id", "updated_at": "u"},
+                }
+            },
+            "unknown csv option(s) ['sep']",
+        ),
+    ],
+)
+def test_profile_validation_names_the_problem(tables, message):
+    with pytest.raises(profiles.ProfileError) as err:
+        _profile({"name": "bad", "tables": tables})
+    assert message in str(err.value)
+
+
+def test_unknown_profile_name_lists_the_shipped_ones():
+    with pytest.raises(profiles.ProfileError, match="neither a shipped profile .*maven.* nor a file"):
+        profiles.load_profile("pipedrive")
+
+
+def test_csv_delimiter_encoding_date_format_maps_and_derived_fields(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "Produkte.csv").write_bytes(
+        "Nr;Bezeichnung;Preis;Geändert\nP1;Bürostuhl;12,50;31.12.2024\n".encode("latin-1")
+    )
+    profile = _profile(
+        {
+            "name": "erp-de",
+            "tables": {
+                "products": {
+                    "file": "Produkte",
+                    "csv": {"delimiter": ";", "encoding": "latin-1"},
+                    "fields": {
+                        "product_id": "Nr",
+                        "product_name": {"column": "Bezeichnung", "map": {"Bürostuhl": "Office chair"}},
+                        "list_price": {"expr": "replace(Preis, ',', '.')", "columns": ["Preis"]},
+                        "product_family": {"derived": "upper(left(product_id, 1))"},
+                        "updated_at": {"column": "Geändert", "format": "%d.%m.%Y"},
+                    },
+                }
+            },
+        }
+    )
+    out = profiles.materialise(drop, profile, tmp_path / "out")["products"]
+    assert _rows(out.path) == [("P1", "Office chair", "P", 12.5, datetime(2024, 12, 31))]
+
+
+def test_parquet_and_jsonl_inputs_and_a_folder_of_files(tmp_path):
+    drop = tmp_path / "drop"
+    (drop / "items").mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a"], "ts": ["2024-01-01T10:00:00Z"]}), drop / "items" / "1.parquet")
+    (drop / "items" / "2.jsonl").write_text(json.dumps({"id": "b", "ts": "2024-01-02T10:00:00+02:00"}) + "\n")
+    profile = _profile(
+        {
+            "tables": {
+                "products": {
+                    "file": "items",
+                    "fields": {"product_id": "id", "updated_at": {"column": "ts", "format": "iso8601"}},
+                }
+            }
+        }
+    )
+    out = profiles.materialise(drop, profile, tmp_path / "out")["products"]
+    assert _rows(out.path, "SELECT product_id, updated_at FROM t") == [
+        ("a", datetime(2024, 1, 1, 10)),
+        ("b", datetime(2024, 1, 2, 8)),
+    ]
+
+
+def test_a_value_that_does_not_fit_names_file_row_and_column(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "p.csv").write_text("id,price,ts\nA,1.5,2024-01-01\nB,cheap,2024-01-01\n")
+    profile = _profile(
+        {
+            "tables": {
+                "products": {
+                    "file": "p",
+                    "fields": {"product_id": "id", "list_price": "price", "updated_at": "ts"},
+                }
+            }
+        }
+    )
+    with pytest.raises(
+        profiles.ProfileError, match=r"p.csv row 2 \(header is row 0\): list_price=cheap does not fit DECIMAL"
+    ):
+        profiles.materialise(drop, profile, tmp_path / "out")
+
+
+def test_missing_source_column_and_unmapped_stage_fail_clearly(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "p.csv").write_text("id,ts\nA,2024-01-01\n")
+    profile = _profile(
+        {"tables": {"products": {"file": "p", "fields": {"product_id": "ident", "updated_at": "ts"}}}}
+    )
+    with pytest.raises(
+        profiles.ProfileError, match=r"column 'ident' \(for products.product_id in profile .*\) not found"
+    ):
+        profiles.materialise(drop, profile, tmp_path / "out")
+    (drop / "h.csv").write_text("id,oid,stage,ts\nH1,O1,Won,2024-01-01\nH2,O1,Limbo,2024-01-02\n")
+    profile = _profile(
+        {
+            "tables": {
+                "opportunity_stage_history": {
+                    "file": "h",
+                    "fields": {
+                        "history_id": "id",
+                        "opportunity_id": "oid",
+                        "changed_at": "ts",
+                        "stage": {"column": "stage", "map": {"Won": "closed_won"}, "map_default": "error"},
+                    },
+                }
+            }
+        }
+    )
+    with pytest.raises(profiles.ProfileError, match="unmapped value Limbo"):
+        profiles.materialise(drop, profile, tmp_path / "out2")
+
+
+def test_salesforce_export_maps_lookups_and_two_activity_objects(tmp_path):
+    drop = tmp_path / "sf"
+    drop.mkdir()
+    ts = "2024-05-01T10:00:00.000+0000"
+    (drop / "Opportunity.csv").write_text(
+        "Id,AccountId,OwnerId,StageName,Amount,IsClosed,IsWon,CreatedDate,CloseDate,SystemModstamp,LeadSource\n"
+        f"006A,001A,005A,Closed Won,900,true,true,{ts},2024-05-20,{ts},Web\n"
+        f"006B,001A,005A,Negotiation/Review,,false,false,{ts},2024-06-30,{ts},Other\n"
+    )
+    (drop / "OpportunityLineItem.csv").write_text(
+        "Id,OpportunityId,Product2Id,Quantity,Subtotal\n00kA,006A,01tA,2,600\n00kB,006A,01tB,1,400\n"
+    )
+    (drop / "Event.csv").write_text(
+        "Id,WhatId,AccountId,OwnerId,Type,StartDateTime,DurationInMinutes\n"
+        f"00UA,006A,001A,005A,Discovery Workshop,{ts},120\n00UB,001A,001A,005A,Meeting,{ts},30\n"
+    )
+    (drop / "Task.csv").write_text(
+        "Id,WhatId,AccountId,OwnerId,Type,ActivityDate,CallDurationInSeconds\n00TA,006A,001A,005A,Call,2024-05-02,600\n"
+    )
+    source = MappedFileSource(drop, profiles.load_profile("salesforce"), tmp_path / "staging")
+    described = source.prepare()
+    assert "accounts" in described["tables_missing"] and "activities" not in described["tables_missing"]
+    [opps] = source.batches("opportunities")
+    assert _rows(
+        opps.path,
+        "SELECT opportunity_id, product_id, quantity, list_amount, amount, discount, "
+        "stage, lead_source FROM t ORDER BY 1",
+    ) == [
+        ("006A", "01tA", 3, 1000, 900, pytest.approx(0.1), "closed_won", "inbound"),
+        ("006B", None, None, None, None, None, "negotiation", None),
+    ]
+    activities = [
+        r
+        for b in source.batches("activities")
+        for r in _rows(b.path, "SELECT activity_id, activity_type, duration_minutes FROM t")
+    ]
+    # the event on an account (001...) is not a deal activity: filtered out by the profile
+    assert sorted(activities) == [("00TA", "call", 10), ("00UA", "discovery_workshop", 120)]
+
+
+@pytest.fixture
+def maven_drop(tmp_path) -> Path:
+    if not MAVEN.is_dir():
+        pytest.skip(f"the Maven CRM data set is not at {MAVEN} (../shared/data/maven_crm from the repo root)")
+    return Path(shutil.copytree(MAVEN, tmp_path / "maven"))
+
+
+def test_maven_quirks_are_handled_and_staging_is_deterministic(maven_drop, tmp_path):
+    source = MappedFileSource(maven_drop, profiles.load_profile("maven"), tmp_path / "staging")
+    described = source.prepare()
+    assert described["rows_mapped"] == {
+        "accounts": 85,
+        "products": 7,
+        "reps": 35,
+        "opportunities": 8800,
+        "fx_rates": 457,
+    }
+    assert set(described["tables_missing"]) == {
+        "contacts",
+        "opportunity_stage_history",
+        "activities",
+        "invoices",
+        "credit_notes",
+        "product_costs",
+        "rep_costs",
+        "commissions",
+        "cost_to_serve",
+    }
+    assert "reps.hire_date" in described["assumptions"]
+    [opps] = source.batches("opportunities")
+    by_stage = dict(
+        (s, (n, won, blank))
+        for s, n, won, blank in _rows(
+            opps.path,
+            """
+        SELECT stage, count(*), sum(amount), count(*) FILTER (account_id = '(no account)') FROM t GROUP BY 1""",
+        )
+    )
+    assert by_stage == {
+        "closed_won": (4238, 10005534, 0),
+        "closed_lost": (2473, 0, 0),
+        "qualification": (1589, None, 1088),
+        "prospecting": (500, None, 337),
+    }
+    assert _rows(opps.path, "SELECT count(*) FROM t WHERE product_id = 'GTXPro'") == [(0,)]
+    assert _rows(opps.path, "SELECT count(*), count(list_amount) FROM t WHERE product_id = 'GTX Pro'") == [
+        (1480, 1480)
+    ]
+    [accounts] = source.batches("accounts")
+    assert _rows(
+        accounts.path, "SELECT count(*) FROM t WHERE industry = 'technolgy' OR country = 'Philipines'"
+    ) == [(0,)]
+    assert _rows(accounts.path, "SELECT annual_revenue FROM t WHERE account_id = 'Acme Corporation'") == [
+        (1100040000,)
+    ]
+
+    # a second staging of the same export, elsewhere, is byte-identical: landing skips it by SHA-256
+    other = MappedFileSource(maven_drop, profiles.load_profile("maven"), tmp_path / "staging2")
+    sha = [
+        hashlib.sha256(b.path.read_bytes()).hexdigest()
+        for t in ("opportunities", "accounts")
+        for b in (source.batches(t) + other.batches(t))
+    ]
+    assert sha[0] == sha[1] and sha[2] == sha[3]
+
+
+def test_mapped_source_errors_name_the_folder(tmp_path):
+    source = MappedFileSource(tmp_path / "nowhere", profiles.load_profile("maven"), tmp_path / "staging")
+    with pytest.raises(SourceError, match="file drop .*nowhere does not exist"):
+        source.prepare()
+
+
+def test_watermark_never_passes_records_changed_during_the_extraction():
+    cutoff = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    mark = Watermark().advance([("a", "2024-01-01T10:00:00Z"), ("b", "2024-01-01T10:00:00Z")], cutoff)
+    assert mark.changed_at == "2024-01-01T10:00:00Z" and mark.already_seen("b", "2024-01-01T10:00:00Z")
+    # c changed after the cutoff (while paging): remembered as seen, but the watermark stays
+    mark = mark.advance([("c", "2024-01-01T12:30:00Z"), ("d", "2024-01-01T11:00:00Z")], cutoff)
+    assert mark.changed_at == "2024-01-01T11:00:00Z"
+    assert mark.already_seen("c", "2024-01-01T12:30:00Z") and not mark.already_seen(
+        "a", "2024-01-01T10:00:00Z"
+    )
+    assert mark.pages == 2
