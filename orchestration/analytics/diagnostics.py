@@ -86,6 +86,8 @@ def verdict(*, significant: bool, checks: dict[str, bool]) -> tuple[str, str]:
     """Plain words: 'robust', 'fragile' or 'no detectable effect' (not estimable is decided earlier)."""
     failed = [k for k, ok in checks.items() if not ok]
     if not significant:
+        # sensitivity asks how strong a hidden confounder must be to remove an effect: moot without one
+        failed = [k for k in failed if not k.startswith(("E-value", "robustness value"))]
         why = "the interval includes zero"
         return "no detectable effect", why + (f"; also failed: {', '.join(failed)}" if failed else "")
     if failed:
