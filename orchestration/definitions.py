@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.analytics_assets import assets as analytics_assets
+from orchestration.decision_assets import assets as decision_assets
 from orchestration.extract.assets import assets as extract_assets
 from orchestration.extract.sensors import drop_sensors
 from orchestration.publish.assets import build_publish_assets
@@ -22,7 +23,7 @@ main_job = dg.define_asset_job(
     description="Everything, end to end: extract -> quality -> dbt marts -> analytics -> publish.",
 )
 
-table_assets = [*transform_assets, *analytics_assets]
+table_assets = [*transform_assets, *analytics_assets, *decision_assets]
 published = [key for a in table_assets for key in a.keys if key.path[0] in PUBLISHED_SCHEMAS]
 
 settings = Settings.from_env()
