@@ -322,7 +322,11 @@ def roi_by_practice(
 ) -> pd.DataFrame:
     """ROI of every practice from the engine's contribution-margin effects (see module docstring)."""
     if deals is None or deals.empty or practice_effects is None or practice_effects.empty:
-        reason = "no closed deals" if deals is None or deals.empty else "analytics.practice_effects is empty"
+        reason = (
+            "no closed deals"
+            if deals is None or deals.empty
+            else "no practice effects (analytics.practice_effects not built or empty)"
+        )
         return pd.DataFrame(
             [{"practice": p, "status": reason, "verdict": "not estimable"} for p in PRACTICES],
             columns=list(ROI_PRACTICE_COLUMNS),

@@ -162,3 +162,39 @@ def test_status_rows_when_the_marts_are_missing(tmp_path):
     for table in TABLE_TYPES:
         status = query(tmp_path, f"select status from analytics.{table}").status
         assert len(status) > 0 and status.notna().all(), table
+
+
+def test_status_rows_without_activities_or_costs(small_marts_home, tmp_path):
+    """A source without activities and rep costs (like the Maven CRM export): numbers where the data
+    supports them, status rows that say why elsewhere, and no failed run."""
+    import duckdb
+
+    home = new_home(tmp_path / "home", small_marts_home)
+    practices = (
+        "discovery_workshop",
+        "executive_sponsor_meeting",
+        "proof_of_concept",
+        "deep_discount_approval",
+    )
+    sets = ", ".join(f"has_{p} = false, {p}_hours = 0" for p in practices)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute(
+            "update marts.fct_deal_margin set selling_hours = 0, effort_cost = 0, "
+            "selling_cost = commissions, "
+            f"contribution_margin = net_revenue - cogs - commissions - allocated_cost_to_serve, {sets}"
+        )
+    result = dg.materialize(decision_assets, resources={"warehouse": WarehouseResource(home=str(home))})
+    assert result.success
+    for table in ("icp_segments", "icp_account_fit", "icp_validation", "strategy_alignment"):
+        assert query(home, f"select status from analytics.{table}").status.str.contains("no selling").all(), (
+            table
+        )
+    practice = query(home, "select verdict, status from analytics.roi_by_practice")
+    assert (practice.verdict == "not estimable").all() and practice.status.str.contains(
+        "no practice effects"
+    ).all()
+    # what does not need hours is still computed
+    summary = query(home, "select * from analytics.rep_variance_summary")
+    assert (summary.status == "ok").all() and summary.icc.notna().all()
+    segments = query(home, "select status from analytics.roi_by_segment")
+    assert (segments.status != "ok").all()
