@@ -3,7 +3,8 @@
 * ``strategy_alignment``: per target, intended versus actual share of selling hours (account-clustered
   interval), over-/under-invested beyond the tolerance, contribution per selling hour, promised versus
   realised contribution (the previous ``comparison_months`` grown at the promised rate, against the
-  last ``comparison_months``) and margin, with the realisation %.
+  last ``comparison_months``) and margin, with the realisation %; a last row ``all (company goals)``
+  holds the whole company against the ``goals`` of strategy.yml.
 * ``practice_alignment``: per target x practice, prescribed or not, how often it is used, and its
   measured ROI in the target (the engine's per-segment effects pooled over the target's segments,
   Bonferroni over the targets): "aligned", "not worth it" (prescribed but destroys margin),
@@ -35,6 +36,7 @@ from orchestration.analytics.roi import pooled_practice_row, practice_costs, seg
 REPO_STRATEGY_YML = Path(__file__).resolve().parents[2] / "strategy.yml"
 DIMENSIONS = ("industry", "size_band", "region")
 OTHER = "other"
+COMPANY = "all (company goals)"
 Z95 = scipy.stats.norm.ppf(0.975)
 
 
@@ -203,30 +205,45 @@ def strategy_alignment(deals: pd.DataFrame | None, strategy: Strategy) -> pd.Dat
     end = d.close_date.max()
     recent_start = (end - pd.DateOffset(months=strategy.comparison_months)).normalize() + pd.Timedelta(days=1)
     prev_start = recent_start - pd.DateOffset(months=strategy.comparison_months)
+    goals = strategy.goals
+    groups = [
+        (n, (d.target == n).to_numpy(), t.promised_cm_growth_pct, t.promised_margin_pct, t.description)
+        for n, t in strategy.targets.items()
+    ]
+    other = (d.target == OTHER).to_numpy()
+    if other.any():
+        groups.append((OTHER, other, None, None, "segments matched by no target"))
+    groups.append(
+        (
+            COMPANY,
+            np.ones(len(d), bool),
+            goals.get("contribution_margin_growth_pct"),
+            goals.get("contribution_margin_pct"),
+            "every deal, against the company-wide goals",
+        )
+    )
+    intended[COMPANY] = 1.0
     rows = []
-    for name in [*strategy.targets, OTHER]:
-        t = strategy.targets.get(name)
-        in_t = (d.target == name).to_numpy()
-        if not in_t.any() and name == OTHER:
-            continue
+    for name, in_t, growth, margin, description in groups:
         share = cluster_ratio(d.selling_hours * in_t, d.selling_hours, d.account_id)
         g = d[in_t]
         ret = cluster_ratio(g.contribution_margin, g.selling_hours, g.account_id)
         gap = share["estimate"] - intended[name]
         tol = strategy.misallocation_tolerance
         allocation = "over-invested" if gap > tol else "under-invested" if gap < -tol else "aligned"
+        if name == COMPANY:
+            allocation = None
         prev = float(
             g.contribution_margin[(g.close_date >= prev_start) & (g.close_date < recent_start)].sum()
         )
         recent_rows = g[g.close_date >= recent_start]
         recent = float(recent_rows.contribution_margin.sum())
-        growth = t.promised_cm_growth_pct if t else None
         promised = prev * (1 + growth / 100) if growth is not None and prev > 0 else np.nan
         revenue = float(recent_rows.net_revenue.sum())
         rows.append(
             {
                 "target": name,
-                "description": t.description if t else "segments matched by no target",
+                "description": description,
                 "n_deals": int(in_t.sum()),
                 "n_accounts": int(g.account_id.nunique()),
                 "selling_hours": float(g.selling_hours.sum()),
@@ -247,7 +264,7 @@ def strategy_alignment(deals: pd.DataFrame | None, strategy: Strategy) -> pd.Dat
                 "promised_contribution": promised,
                 "realised_contribution": recent,
                 "realisation_pct": recent / promised * 100 if promised and promised > 0 else np.nan,
-                "promised_margin_pct": t.promised_margin_pct if t else None,
+                "promised_margin_pct": margin,
                 "realised_margin_pct": recent / revenue * 100 if revenue > 0 else np.nan,
                 "recent_period_start": str(recent_start.date()),
                 "status": "ok",

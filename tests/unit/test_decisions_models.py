@@ -150,7 +150,13 @@ def test_alignment_and_reallocation_on_known_allocation():
     strategy = alignment.load_strategy()
     deals = _deals()
     sa = alignment.strategy_alignment(deals, strategy).set_index("target")
-    assert sa.actual_effort_share.sum() == pytest.approx(1.0)
+    company = sa.loc[alignment.COMPANY]
+    assert (
+        company.actual_effort_share == 1.0
+        and company.promised_cm_growth_pct == 20
+        and pd.isna(company.allocation)
+    )
+    assert sa.drop(alignment.COMPANY).actual_effort_share.sum() == pytest.approx(1.0)
     # every band gets about a third of the hours here: enterprise (intended 50%) is under-invested
     assert (
         sa.allocation["enterprise"] == "under-invested" and sa.allocation["small_business"] == "over-invested"
