@@ -40,7 +40,9 @@ def _set_env(args: argparse.Namespace) -> None:
     home = Path(args.home or os.environ.get("SALESALIGN_HOME", "data")).resolve()
     os.environ["SALESALIGN_HOME"] = str(home)
     os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    from orchestration.automation import ensure_instance
+
+    ensure_instance(Path(os.environ["DAGSTER_HOME"]))  # the warehouse pool limit: runs take turns
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.source:
         os.environ["SALESALIGN_SOURCE"] = args.source
@@ -68,16 +70,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not dbt_project.manifest_path.exists():
         prepare_manifest()
 
+    import uuid
+
     import dagster as dg
 
+    from orchestration.automation import free_abandoned_slots, latest_partition
     from orchestration.definitions import MAIN_JOB, defs
+    from orchestration.progress import QUIET_LOGGERS, RunProgress
     from orchestration.settings import Settings
 
     settings = Settings.from_env()
     started = time.monotonic()
     job = defs.resolve_job_def(MAIN_JOB)
+    run_id = str(uuid.uuid4())
+    partition = latest_partition()  # dbt is daily-partitioned: a run works on the last complete day
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        for stale in free_abandoned_slots(instance):
+            print(f"released the warehouse slot of run {stale}, which is no longer running")
+        instance.add_event_listener(run_id, RunProgress(len(job.graph.node_dict)))
+        print(f"salesalign run {run_id} (partition {partition}): {len(job.graph.node_dict)} steps; waits its "
+              f"turn if another run is writing {settings.warehouse_path}")
+        result = job.execute_in_process(
+            instance=instance, run_id=run_id, run_config=QUIET_LOGGERS, partition_key=partition,
+            raise_on_error=False,
+        )
     elapsed = time.monotonic() - started
     _print_summary(settings, result, elapsed)
     return 0 if result.success else 1
@@ -85,7 +101,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _print_summary(settings, result, elapsed: float) -> None:
     import dagster as dg
-    import duckdb
 
     print()
     print(f"salesalign run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'} in {elapsed:.1f} s")
@@ -108,24 +123,42 @@ def _print_summary(settings, result, elapsed: float) -> None:
     if skipped:
         print(f"  skipped because something upstream failed: {', '.join(skipped)}", file=sys.stderr)
     print(f"asset checks passed: {checks_passed}")
-    if settings.warehouse_path.exists():
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-            tables = con.execute(
-                "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
-                "WHERE NOT starts_with(table_name, '_') ORDER BY 1, 2"
-            ).fetchall()
+    tables = _warehouse_tables(settings.warehouse_path) if settings.warehouse_path.exists() else None
+    if tables is not None:
         print(f"warehouse: {settings.warehouse_path}")
         for schema, name, rows in tables:
             print(f"  {schema}.{name}: {rows:,} rows")
+    elif settings.warehouse_path.exists():
+        print(f"warehouse: {settings.warehouse_path} (another run is writing it: table counts skipped)")
     for label, path in (
+        ("alignment brief (HTML, for leaders)", settings.home / "reports" / "alignment-brief.html"),
         ("BI exports (Parquet + manifest)", settings.home / "exports" / "manifest.json"),
         ("BI serving snapshot (open read-only)", settings.home / "serving.duckdb"),
+        ("docs (dbt docs, data docs, index)", settings.home / "docs" / "index.html"),
     ):
         if path.exists():
             print(f"{label}: {path}")
     if settings.source == "demo":
         print(f"demo drop and truth: {settings.demo_dir}")
     print(f"dagster runs (open with `make dev`): {os.environ['DAGSTER_HOME']}")
+
+
+def _warehouse_tables(path: Path, wait_seconds: float = 30.0):
+    """Row counts of every table; None if another run holds the file for writing the whole time."""
+    import duckdb
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                return con.execute(
+                    "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+                    "WHERE NOT starts_with(table_name, '_') ORDER BY 1, 2"
+                ).fetchall()
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(1.0)
 
 
 def _root_cause(error) -> str:

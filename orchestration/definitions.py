@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration import automation
 from orchestration.analytics_assets import assets as analytics_assets
 from orchestration.decision_assets import assets as decision_assets
 from orchestration.extract.assets import assets as extract_assets
@@ -21,6 +22,7 @@ main_job = dg.define_asset_job(
     MAIN_JOB,
     selection=dg.AssetSelection.all(),
     description="Everything, end to end: extract -> quality -> dbt marts -> analytics -> publish.",
+    executor_def=dg.in_process_executor,  # steps take turns on the DuckDB file (automation.py)
 )
 
 table_assets = [*transform_assets, *analytics_assets, *decision_assets]
@@ -29,10 +31,17 @@ published = [key for a in table_assets for key in a.keys if key.path[0] in PUBLI
 settings = Settings.from_env()
 resources = build_resources(settings)
 
+# Every warehouse writer in one pool of size 1; analytics and publish follow their marts.
+followers = automation.with_automation([*analytics_assets, *decision_assets, *build_publish_assets(published)])
+
 defs = dg.Definitions(
-    assets=[*extract_assets, *table_assets, *build_publish_assets(published)],
-    asset_checks=quality_checks,
+    assets=automation.in_warehouse_pool([*extract_assets, *transform_assets, *followers]),
+    asset_checks=automation.in_warehouse_pool(quality_checks),
     resources=resources,
     jobs=[main_job],
-    sensors=drop_sensors(MAIN_JOB, settings, resources["source"]),
+    schedules=[automation.daily_schedule(main_job)],
+    sensors=[
+        *(automation.with_partition(s) for s in drop_sensors(MAIN_JOB, settings, resources["source"])),
+        automation.automation_sensor(),
+    ],
 )

@@ -4,14 +4,39 @@ Thin wrappers: the work is in `sources.py` and `landing.py`.
 """
 
 
+from collections.abc import Callable
+from functools import wraps
+
 import dagster as dg
 
 from orchestration import contract
-from orchestration.extract.landing import ensure_raw_tables, land_batch, preview, row_count
+from orchestration.automation import WAREHOUSE_POOL, extraction_retry, freshness
+from orchestration.extract.landing import LandingError, ensure_raw_tables, land_batch, preview, row_count
+from orchestration.extract.sources import SourceError
 from orchestration.resources import SourceResource, WarehouseResource
 
 GROUP = "extract"
 SOURCE_SNAPSHOT = dg.AssetKey(["extract", "source_snapshot"])
+
+
+# Extraction is not partitioned: sources are snapshots (drops, the demo) or incremental by their own
+# watermark (APIs, finance DB), and landing is idempotent. Partitioned landing would make every run,
+# the file-drop sensor's included, name a partition, because Dagster cannot run a partitioned asset
+# whose partitioned parents have no partition in the run (docs/operations in README).
+EXTRACT_SCHEDULING = dict(retry_policy=extraction_retry, pool=WAREHOUSE_POOL)
+
+
+def fail_fast_on_data_errors(fn: Callable) -> Callable:
+    """A value outside the contract or a missing drop is not transient: fail without retrying."""
+
+    @wraps(fn)
+    def _wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (LandingError, SourceError) as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+    return _wrapped
 
 
 @dg.asset(
@@ -19,7 +44,9 @@ SOURCE_SNAPSHOT = dg.AssetKey(["extract", "source_snapshot"])
     group_name=GROUP,
     description="The batch of source files to land: the generated demo company or a file drop.",
     kinds={"python"},
+    **EXTRACT_SCHEDULING,
 )
+@fail_fast_on_data_errors
 def source_snapshot(context: dg.AssetExecutionContext, source: SourceResource) -> dg.MaterializeResult:
     described = source.build().prepare()
     context.log.info(f"source ready: {described}")
@@ -39,7 +66,10 @@ def _landing_asset(table: contract.Table) -> dg.AssetsDefinition:
         description=f"raw.{table.name}: {table.description} Append-only, with load metadata.",
         kinds={"duckdb"},
         metadata={"contract_columns": dg.MetadataValue.json(table.column_names)},
+        freshness_policy=freshness,
+        **EXTRACT_SCHEDULING,
     )
+    @fail_fast_on_data_errors
     def _land(
         context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

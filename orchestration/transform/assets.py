@@ -1,12 +1,26 @@
-"""The dbt models as Dagster assets: keys `<schema>/<model>`, groups by layer, tests as checks."""
+"""The dbt models as Dagster assets: keys `<schema>/<model>`, groups by layer, tests as checks.
 
+Daily partitions: a partition (or a backfill range, always one run: `BackfillPolicy.single_run()`)
+runs `dbt build --vars '{min_date: first day, max_date: last day}'`, so the incremental facts
+reprocess the deals closed in those days (macro `close_date_window_filter`) on top of what changed
+since their watermark. A run without a partition (`salesalign run`) is the plain incremental build.
+"""
 
+import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from orchestration.automation import (
+    WAREHOUSE_POOL,
+    backfill_policy,
+    daily_partitions,
+    freshness,
+    partition_window,
+)
 from orchestration.transform.project import dbt_project
 
 LAYER_GROUPS = {"staging": "dbt_staging", "intermediate": "dbt_intermediate", "marts": "dbt_marts"}
@@ -28,11 +42,34 @@ class SalesalignTranslator(DagsterDbtTranslator):
         layer = fqn[1] if len(fqn) > 2 else ""
         return LAYER_GROUPS.get(layer, "dbt")
 
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if spec.key.path[0] == "marts":  # what analysts and BI read is expected fresh every day
+            spec = spec.replace_attributes(freshness_policy=freshness)
+        return spec
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=SalesalignTranslator())
+
+def dbt_build_args(window: tuple[date, date] | None) -> list[str]:
+    """`dbt build`, with the partition window (first and last day) as `min_date`/`max_date` if there is one."""
+    if window is None:
+        return ["build"]
+    first, last = window
+    return ["build", "--vars", json.dumps({"min_date": first.isoformat(), "max_date": last.isoformat()})]
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=SalesalignTranslator(),
+    partitions_def=daily_partitions,
+    backfill_policy=backfill_policy,
+    pool=WAREHOUSE_POOL,
+)
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of the selected models: runs them and their tests (surfaced as asset checks)."""
-    yield from dbt.cli(["build"], context=context).stream()
+    args = dbt_build_args(partition_window(context))
+    context.log.info(f"dbt {' '.join(args)}")
+    yield from dbt.cli(args, context=context).stream()
 
 
 assets = [dbt_models]

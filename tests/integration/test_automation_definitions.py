@@ -1,0 +1,127 @@
+"""Schedules, partitions, pools, retries, freshness and automation conditions evaluate as designed."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pytest
+import yaml
+
+from orchestration import automation
+
+
+@pytest.fixture
+def defs(monkeypatch, tmp_path):
+    monkeypatch.setenv("SALESALIGN_HOME", str(tmp_path))
+    import orchestration.definitions as module
+
+    return importlib.reload(module).defs
+
+
+def test_daily_schedule_runs_everything_for_yesterdays_partition(defs):
+    schedule = defs.resolve_schedule_def("salesalign_daily")
+    assert schedule.cron_schedule == automation.DAILY_CRON and schedule.job_name == "salesalign_main"
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 6, 2, 5, 0, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2025-06-01" and request.run_key == "2025-06-01"
+    job = defs.resolve_job_def("salesalign_main")
+    assert request.partition_key in job.partitions_def.get_partition_keys(datetime(2025, 6, 2, tzinfo=UTC))
+
+
+def test_every_step_of_the_main_job_is_in_the_warehouse_pool(defs):
+    job = defs.resolve_job_def("salesalign_main")
+    assert job.executor_def is dg.in_process_executor
+    pools = {name: node.definition.pool for name, node in job.graph.node_dict.items()}
+    assert set(pools.values()) == {automation.WAREHOUSE_POOL}, pools
+    # the GX checks (quarantine writers) and the publish steps are steps of their own, pooled too
+    assert any(name.endswith("great_expectations") for name in pools)
+    assert {"publish__bi_outputs", "publish__alignment_brief", "publish__docs_site"} <= set(pools)
+
+
+def test_dbt_is_daily_partitioned_with_single_run_backfills_and_extraction_retries(defs):
+    graph = defs.resolve_asset_graph()
+    mart = graph.get(dg.AssetKey(["marts", "fct_deal_margin"]))
+    assert mart.partitions_def == automation.daily_partitions
+    assert mart.backfill_policy == dg.BackfillPolicy.single_run()
+    landing = defs.resolve_assets_def(dg.AssetKey(["raw", "opportunities"]))
+    assert landing.op.retry_policy == automation.extraction_retry
+    for key in (["raw", "opportunities"], ["marts", "fct_deal_margin"], ["marts", "dim_accounts"]):
+        assert graph.get(dg.AssetKey(key)).freshness_policy == automation.freshness, key
+
+
+def test_dbt_gets_the_partition_window_as_vars():
+    from orchestration.transform.assets import dbt_build_args
+
+    @dg.asset(partitions_def=automation.daily_partitions)
+    def probe(context):
+        return automation.partition_window(context)
+
+    one = probe(dg.build_asset_context(partition_key="2024-03-05"))
+    span = (date(2024, 3, 5), date(2024, 3, 7))  # a backfill range (run for real in test_automation_backfill)
+    assert dbt_build_args(one) == ["build", "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-05"}']
+    assert dbt_build_args(span) == ["build", "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-07"}']
+    assert dbt_build_args(None) == ["build"]  # `salesalign run`: the plain incremental build
+
+
+def test_analytics_and_publish_follow_a_changed_mart(defs):
+    graph = defs.resolve_asset_graph()
+    everything = list(graph.get_all_asset_keys())
+    with dg.instance_for_test() as instance:
+        for key in everything:  # every asset materialised once: nothing missing, nothing new
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.total_requested == 0
+        # a backfill rebuilt one day of the facts
+        mart = dg.AssetMaterialization(dg.AssetKey(["marts", "fct_deal_margin"]), partition="2025-03-04")
+        instance.report_runless_asset_event(mart)
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        requested = {k.to_user_string() for k in everything if result.get_num_requested(k)}
+    assert {"analytics/practice_effects", "analytics/roi_by_segment", "publish/bi_outputs"} <= requested
+    assert not any(k.startswith(("raw/", "marts/", "extract/")) for k in requested)
+
+
+def test_sensors_evaluate(monkeypatch, tmp_path):
+    watch = tmp_path / "incoming"
+    (watch / "2025-06-01").mkdir(parents=True)
+    (watch / "2025-06-01" / "_SUCCESS").write_text("")
+    monkeypatch.setenv("SALESALIGN_DROP_WATCH_DIR", str(watch))
+    monkeypatch.setenv("SALESALIGN_HOME", str(tmp_path))
+    import orchestration.definitions as module
+
+    defs = importlib.reload(module).defs
+    assert defs.resolve_sensor_def("analytics_follow_marts").default_status == dg.DefaultSensorStatus.RUNNING
+    drop_sensor = defs.resolve_sensor_def("file_drop_sensor")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        result = drop_sensor.evaluate_tick(context)
+    (request,) = result.run_requests
+    # the dbt asset is partitioned: a drop's run works on the latest day
+    assert request.partition_key == automation.latest_partition()
+    assert request.tags["salesalign/drop"] == "2025-06-01"
+
+
+def test_instance_config_limits_every_pool_to_one_and_keeps_user_settings(tmp_path):
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
+    automation.ensure_instance(tmp_path)
+    config = yaml.safe_load((tmp_path / "dagster.yaml").read_text())
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    assert config["telemetry"]["enabled"] is True  # a setting someone wrote is kept
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        info = instance.event_log_storage.get_concurrency_info(automation.WAREHOUSE_POOL)
+        assert info.limit == 1
+
+
+def test_slots_of_dead_runs_are_released(tmp_path):
+    automation.ensure_instance(tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(automation.WAREHOUSE_POOL)
+        storage.claim_concurrency_slot(automation.WAREHOUSE_POOL, "gone-run", "raw__accounts")
+        assert len(storage.get_concurrency_info(automation.WAREHOUSE_POOL).claimed_slots) == 1
+        assert automation.free_abandoned_slots(instance) == ["gone-run"]
+        assert storage.get_concurrency_info(automation.WAREHOUSE_POOL).claimed_slots == []
