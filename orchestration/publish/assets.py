@@ -1,11 +1,18 @@
-"""The publish asset: runs after every mart and analytics table, writes what BI tools read."""
+"""The publish assets: run after every mart and analytics table; write what BI tools, analysts and
+leaders read (Parquet exports and the serving snapshot, the alignment brief, the docs site)."""
 
 from collections.abc import Sequence
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
+from orchestration.automation import WAREHOUSE_POOL
+from orchestration.publish.brief import write_brief
+from orchestration.publish.docs_site import publish_dbt_docs, write_index
 from orchestration.publish.exports import export_parquet, write_serving_snapshot
 from orchestration.resources import WarehouseResource
+
+BRIEF = dg.AssetKey(["publish", "alignment_brief"])
 
 
 def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinition]:
@@ -18,6 +25,7 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
         description="Parquet exports of every marts.* and analytics.* table (with a manifest) and the "
         "read-only serving snapshot serving.duckdb, each replaced atomically.",
         kinds={"parquet", "duckdb"},
+        pool=WAREHOUSE_POOL,
     )
     def bi_outputs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         home = warehouse.path.parent
@@ -37,4 +45,56 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
             }
         )
 
-    return [bi_outputs]
+    @dg.asset(
+        key=BRIEF,
+        group_name="publish",
+        deps=[k for k in upstream if k.path[0] == "analytics"],
+        description="The alignment brief for sales and strategy leaders: one self-contained HTML page "
+        "(reports/alignment-brief.html) with charts, intervals and verdicts.",
+        kinds={"html"},
+        pool=WAREHOUSE_POOL,
+    )
+    def alignment_brief(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect(read_only=True) as con:
+            brief = write_brief(con, warehouse.path.parent, context.run_id)
+        missing = [s for s in brief.sections if not s.ok]
+        for s in missing:
+            context.log.warning(f"brief section '{s.title}' not available: {s.status}")
+        context.log.info(f"alignment brief: {brief.path}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(brief.path)),
+                "sections": dg.MetadataValue.md(
+                    "| section | status |\n|---|---|\n"
+                    + "\n".join(f"| {s.title} | {s.status} |" for s in brief.sections)
+                ),
+                "sections_missing": dg.MetadataValue.int(len(missing)),
+                "bytes": dg.MetadataValue.int(brief.path.stat().st_size),
+            }
+        )
+
+    @dg.asset(
+        key=["publish", "docs_site"],
+        group_name="publish",
+        deps=[*upstream, BRIEF],
+        description="dbt docs (static, opens from disk) and the Great Expectations Data Docs under docs/, "
+        "with an index linking them, the brief and the exports.",
+        kinds={"dbt", "html"},
+        pool=WAREHOUSE_POOL,
+    )
+    def docs_site(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, dbt: DbtCliResource
+    ) -> dg.MaterializeResult:
+        home = warehouse.path.parent
+        dbt_docs = publish_dbt_docs(dbt, home, context.run_id)
+        index = write_index(home, context.run_id)
+        context.log.info(f"docs site: {index}")
+        return dg.MaterializeResult(
+            metadata={
+                "index": dg.MetadataValue.path(str(index)),
+                "dbt_docs": dg.MetadataValue.path(str(dbt_docs)),
+                "data_docs": dg.MetadataValue.path(str(home / "docs" / "quality" / "index.html")),
+            }
+        )
+
+    return [bi_outputs, alignment_brief, docs_site]
