@@ -404,7 +404,7 @@ def alignment_section(tables) -> Section:
     df, status = _usable(tables, "strategy_alignment")
     if df is None:
         return Section("alignment", title, status)
-    targets = df[df.intended_effort_share.notna()]  # the company-goals row has no effort share of its own
+    targets = df[df.allocation.notna()]  # the company-goals row has no allocation of its own
     effort = IntervalChart(
         [
             Row(
@@ -427,7 +427,7 @@ def alignment_section(tables) -> Section:
         fmt=lambda v: f"{100 * v:.0f}%",
         zero_line=False,
         note_width=400,
-        legend=[("intended", "reference", False), ("actual (95% CI)", "uncertain", True)],
+        legend=[("intended", "reference", "square"), ("actual (95% CI)", "uncertain", "interval")],
     ).svg()
     growth = IntervalChart(
         [
@@ -451,7 +451,7 @@ def alignment_section(tables) -> Section:
         "growth in contribution margin, recent period vs the one before",
         fmt=lambda v: f"{100 * v:+.0f}%",
         note_width=400,
-        legend=[("promised", "reference", False), ("realised", "uncertain", False)],
+        legend=[("promised", "reference", "square"), ("realised", "uncertain", "point")],
     ).svg()
     r0 = df.iloc[0]
     words = (
@@ -469,7 +469,7 @@ def alignment_section(tables) -> Section:
         + "".join(
             f"<li><b>{_e(r.target)}</b>: contribution grew {r.realised_cm_growth_pct:+.1f}% against a promised "
             f"{r.promised_cm_growth_pct:+.0f}%: {r.realisation_pct:.0f}% of the promise delivered.</li>"
-            for r in df[df.intended_effort_share.isna()].itertuples()
+            for r in df[df.allocation.isna()].itertuples()
         )
         + "</ul>"
     )

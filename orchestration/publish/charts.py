@@ -60,7 +60,7 @@ class IntervalChart:
     plot_width: int = 420
     note_width: int = 300
     show_labels: bool = True
-    legend: Sequence[tuple[str, str, bool]] = ()  # (series, tone, has interval)
+    legend: Sequence[tuple[str, str, str]] = ()  # (series, tone, mark: "square" | "point" | "interval")
 
     def svg(self) -> str:
         """The chart as an inline <svg> element."""
@@ -133,18 +133,17 @@ class IntervalChart:
                 parts.append(
                     f'<text x="{left + self.plot_width + 10}" y="{mid + 4:.1f}" fill="#333">{escape(row.note)}</text>'
                 )
-        for k, (series, tone, has_interval) in enumerate(self.legend):
+        for k, (series, tone, mark) in enumerate(self.legend):
             lx = left + k * 170
             colour = COLOURS[tone]
-            if has_interval:
-                parts.append(
-                    f'<line x1="{lx}" x2="{lx + 20}" y1="10" y2="10" stroke="{colour}" stroke-width="2"/>'
-                )
-                parts.append(f'<circle cx="{lx + 10}" cy="10" r="4" fill="{colour}"/>')
-            else:
+            if mark == "interval":
+                parts.append(f'<line x1="{lx}" x2="{lx + 20}" y1="10" y2="10" stroke="{colour}" stroke-width="2"/>')
+            if mark == "square":
                 parts.append(
                     f'<rect x="{lx + 6}" y="6" width="8" height="8" fill="white" stroke="{colour}" stroke-width="2"/>'
                 )
+            else:
+                parts.append(f'<circle cx="{lx + 10}" cy="10" r="4" fill="{colour}"/>')
             parts.append(f'<text x="{lx + 26}" y="14" fill="#333">{escape(series)}</text>')
         parts.append("</svg>")
         return "".join(parts)

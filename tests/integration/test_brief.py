@@ -1,0 +1,110 @@
+"""The alignment brief and the docs site, published by their assets from real analytics tables.
+
+One module fixture materialises the practice effects, every decision table, the brief and the docs
+site on a copy of the session's small marts; a headless chromium screenshots the brief
+(test-artifacts/brief-*.png) when it is installed.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import dagster as dg
+import duckdb
+import pytest
+
+from browser import artifact, launch
+from integration.helpers_dbt import new_home
+from orchestration.analytics_assets import practice_effects
+from orchestration.decision_assets import assets as decision_assets
+from orchestration.publish.assets import build_publish_assets
+from orchestration.publish.brief import build_sections, read_tables, render
+from orchestration.resources import WarehouseResource
+from orchestration.transform.project import dbt_resource
+
+SECTION_IDS = ["practices", "icp", "roi", "reps", "alignment", "reallocation"]
+
+
+class _Page(HTMLParser):
+    """Collects what the tests look at: element ids, svgs, and every URL the page would fetch."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.svgs, self.fetches, self.open = [], 0, [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.append(attrs["id"])
+        self.svgs += tag == "svg"
+        for name in ("src", "href"):
+            value = attrs.get(name) or ""
+            if tag in ("img", "script", "link", "iframe", "image") and value and not value.startswith(("data:", "#")):
+                self.fetches.append(value)
+
+
+@pytest.fixture(scope="module")
+def published(small_marts_home, tmp_path_factory):
+    home = new_home(tmp_path_factory.mktemp("brief-home"), small_marts_home)
+    analytics_keys = [k for a in [practice_effects, *decision_assets] for k in a.keys]
+    _, brief, docs = build_publish_assets(analytics_keys)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SALESALIGN_HOME", str(home))  # dbt docs generate reads the warehouse through its profile
+        result = dg.materialize(
+            [practice_effects, *decision_assets, brief, docs],
+            resources={"warehouse": WarehouseResource(home=str(home)), "dbt": dbt_resource()},
+        )
+    assert result.success
+    return home, result
+
+
+def test_brief_has_every_section_with_charts_and_fetches_nothing(published):
+    home, result = published
+    html = (home / "reports" / "alignment-brief.html").read_text()
+    page = _Page()
+    page.feed(html)
+    assert [i for i in page.ids if i in SECTION_IDS] == SECTION_IDS
+    assert "Not available in this run" not in html  # the small demo supports every section
+    assert page.svgs >= 8  # forest plots, ICP validation, ROI, caterpillar, alignment, reallocations
+    assert page.fetches == [] and "<script" not in html  # self-contained: opens without a network
+    # every number a leader sees has its interval and the period it describes
+    assert html.count("95% CI") > 20 and "deals closed" in html
+    meta = result.asset_materializations_for_node("publish__alignment_brief")[0].metadata
+    assert meta["sections_missing"].value == 0 and "| Strategy alignment" in meta["sections"].value
+
+
+def test_brief_screenshot_in_headless_chromium(published):
+    playwright = pytest.importorskip("playwright.sync_api")
+    home, _ = published
+    with playwright.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto((home / "reports" / "alignment-brief.html").as_uri())
+        page.screenshot(path=artifact("brief-full.png"), full_page=True)
+        for section in SECTION_IDS:
+            page.locator(f"#{section}").screenshot(path=artifact(f"brief-{section}.png"))
+        assert page.locator("section svg").count() >= 8
+        browser.close()
+    assert artifact("brief-full.png").stat().st_size > 50_000
+
+
+def test_brief_without_analytics_says_so_instead_of_charts(tmp_path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        sections = build_sections(read_tables(con))
+    assert [s.anchor for s in sections] == SECTION_IDS
+    assert all(not s.ok and "not in the warehouse yet" in s.status for s in sections)
+    html = render(sections, run_id="empty")
+    assert html.count("Not available in this run") == len(SECTION_IDS) and "<svg" not in html
+
+
+def test_docs_site_has_dbt_docs_data_docs_and_an_index(published):
+    home, _ = published
+    docs = home / "docs"
+    dbt_index = (docs / "dbt" / "index.html").read_text()
+    assert "fct_deal_margin" in dbt_index  # static: manifest and catalog inlined, opens from disk
+    index = (docs / "index.html").read_text()
+    for href in ("dbt/index.html", "quality/index.html", "../reports/alignment-brief.html"):
+        assert f'href="{href}"' in index
+    assert not list(docs.glob(".*.tmp"))
+    assert re.search(r"Run [0-9a-f-]{36}", index)
