@@ -9,7 +9,7 @@
     )
 }}
 with candidates as (
-    {{ staging_candidates(source('crm', 'activities'), 'activity_id',
+    {{ staging_candidates(landed('crm', 'activities'), 'activity_id',
         ['activity_id', 'opportunity_id', 'account_id', 'rep_id', 'activity_type', 'started_at',
          'duration_minutes', '_loaded_at', '_source_row']) }}
 ),

@@ -8,7 +8,7 @@
     )
 }}
 with candidates as (
-    {{ staging_candidates(source('crm', 'opportunity_stage_history'), 'history_id',
+    {{ staging_candidates(landed('crm', 'opportunity_stage_history'), 'history_id',
         ['history_id', 'opportunity_id', 'stage', 'changed_at', 'amount', '_loaded_at', '_source_row']) }}
 ),
 

@@ -1,5 +1,5 @@
 with latest as (
-    {{ latest_version(source('finance', 'credit_notes'), ['credit_note_id'], ['credit_date desc', '_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(landed('finance', 'credit_notes'), ['credit_note_id'], ['credit_date desc', '_loaded_at desc', '_source_row desc']) }}
 )
 
 select

@@ -2,7 +2,7 @@
     source has rates but no USD row. `to_reporting_rate` turns one unit of `currency` into the
     reporting currency on that day: usd_per_unit(currency) / usd_per_unit(reporting). -#}
 with latest as (
-    {{ latest_version(source('finance', 'fx_rates'), ['rate_date', 'upper(currency)'], ['_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(landed('finance', 'fx_rates'), ['rate_date', 'upper(currency)'], ['_loaded_at desc', '_source_row desc']) }}
 ),
 
 source_rates as (

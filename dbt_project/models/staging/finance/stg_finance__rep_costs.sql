@@ -1,7 +1,7 @@
 {#- The hourly rate is converted at the first day of its month and kept unrounded: it is
     multiplied by hours, and the deal's effort cost is rounded to the cent once. -#}
 with latest as (
-    {{ latest_version(source('finance', 'rep_costs'), ['rep_id', 'month'], ['_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(landed('finance', 'rep_costs'), ['rep_id', 'month'], ['_loaded_at desc', '_source_row desc']) }}
 )
 
 select
