@@ -65,10 +65,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("salesalign run --profile applies to --source files, salesforce or hubspot", file=sys.stderr)
         return 2
     _set_env(args)
-    from orchestration.transform.project import dbt_project, prepare_manifest
+    from orchestration.transform.project import ensure_manifest
 
-    if not dbt_project.manifest_path.exists():
-        prepare_manifest()
+    ensure_manifest()
 
     import uuid
 

@@ -56,9 +56,9 @@ def copy_of(tmp_path):
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """The Definitions load from dbt's manifest; `make test` prepares it, plain pytest too."""
-    from orchestration.transform.project import dbt_project, prepare_manifest
+    from orchestration.transform.project import ensure_manifest
 
-    return dbt_project.manifest_path if dbt_project.manifest_path.exists() else prepare_manifest()
+    return ensure_manifest()
 
 
 def _built_marts(home: Path, drop: Path) -> Path:

@@ -27,3 +27,16 @@ def prepare_manifest() -> Path:
     """Parse the dbt project into target/manifest.json (what the Definitions load from)."""
     dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
     return dbt_project.manifest_path
+
+
+def ensure_manifest() -> Path:
+    """The manifest, re-parsed if missing or older than any dbt project file (a stale manifest
+    names tests and models that no longer exist, and Dagster then fails mid-run)."""
+    manifest = dbt_project.manifest_path
+    if manifest.exists():
+        built = manifest.stat().st_mtime
+        sources = (p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in {".sql", ".yml", ".yaml"}
+                   and "target" not in p.relative_to(DBT_PROJECT_DIR).parts[:1])
+        if all(p.stat().st_mtime <= built for p in sources):
+            return manifest
+    return prepare_manifest()
