@@ -38,8 +38,10 @@ test: install manifest
 validate: install manifest
 	$(BIN)/python -m orchestration.analytics.validation --out $(SALESALIGN_HOME)/validation $(VALIDATE_ARGS)
 
+# The UI, the daemon (schedule, sensors, automation, run queue) and the code location. The instance
+# config limits the warehouse pool to 1, so runs launched from the UI take turns on DuckDB.
 dev: install manifest
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m orchestration.automation $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: install
