@@ -80,7 +80,8 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
         target=dg.AssetSelection.all(),
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Re-materialises analytics, decision tables and publish outputs after their marts change.",
+        description="Re-materialises analytics, decision tables and publish outputs after their marts "
+        "change.",
     )
 
 

@@ -32,7 +32,8 @@ settings = Settings.from_env()
 resources = build_resources(settings)
 
 # Every warehouse writer in one pool of size 1; analytics and publish follow their marts.
-followers = automation.with_automation([*analytics_assets, *decision_assets, *build_publish_assets(published)])
+publish_assets = build_publish_assets(published)
+followers = automation.with_automation([*analytics_assets, *decision_assets, *publish_assets])
 
 defs = dg.Definitions(
     assets=automation.in_warehouse_pool([*extract_assets, *transform_assets, *followers]),

@@ -26,8 +26,9 @@ class RunProgress:
         self.dbt_models = 0
 
     def _print(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
         print(
-            f"[{self.done:>{len(str(self.total))}}/{self.total}] {time.monotonic() - self.started:6.1f}s  {text}",
+            f"[{self.done:>{len(str(self.total))}}/{self.total}] {elapsed:6.1f}s  {text}",
             file=self.out,
             flush=True,
         )

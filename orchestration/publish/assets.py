@@ -54,7 +54,9 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
         kinds={"html"},
         pool=WAREHOUSE_POOL,
     )
-    def alignment_brief(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def alignment_brief(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         with warehouse.connect(read_only=True) as con:
             brief = write_brief(con, warehouse.path.parent, context.run_id)
         missing = [s for s in brief.sections if not s.ok]

@@ -80,6 +80,14 @@ def with_interval(fmt, v, low, high) -> str:
     return f"{fmt(v)} (95% CI {fmt(low)} to {fmt(high)})"
 
 
+def _ci(fmt, row, value: str, low: str | None = None, high: str | None = None) -> str:
+    """`row.value` with its interval, escaped for HTML. The interval columns default to
+    `<value>_ci_low`/`<value>_ci_high` when the row has them, else `ci_low`/`ci_high`."""
+    prefix = f"{value}_" if hasattr(row, f"{value}_ci_low") else ""
+    low, high = low or f"{prefix}ci_low", high or f"{prefix}ci_high"
+    return escape(with_interval(fmt, getattr(row, value), _f(getattr(row, low)), _f(getattr(row, high))))
+
+
 def _e(v) -> str:
     """A table value as escaped text ('n/a' for a missing one)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -141,9 +149,9 @@ def practice_effects_section(tables) -> Section:
     if head.empty:
         return Section("practices", title, "no AIPW average effects in analytics.practice_effects")
     figures, bullets = [], []
-    for outcome, fmt, axis, unit in (
-        ("win", pp, "effect on win probability (percentage points)", pp),
-        ("contribution_margin", money, "effect on contribution margin per deal", money),
+    for outcome, axis, unit in (
+        ("win", "effect on win probability (percentage points)", pp),
+        ("contribution_margin", "effect on contribution margin per deal", money),
     ):
         part = head[head.outcome == outcome]
         if part.empty:
@@ -162,7 +170,7 @@ def practice_effects_section(tables) -> Section:
             if r.verdict in ("robust", "likely") or (_f(r.ci_low) or 0) > 0 or (_f(r.ci_high) or 0) < 0:
                 bullets.append(
                     f"<li><b>{escape(_label(r.practice))}</b> changes {escape(_label(outcome))} by "
-                    f"{escape(with_interval(unit, r.estimate, _f(r.ci_low), _f(r.ci_high)))}: {_e(r.verdict)}."
+                    f"{_ci(unit, r, 'estimate')}: {_e(r.verdict)}."
                     "</li>"
                 )
     period = _period(tables.get("roi_by_practice"))  # the engine's deals (practice_effects has no period)
@@ -244,7 +252,8 @@ def icp_section(tables) -> Section:
             Row(
                 r.group_name,
                 [Point(r.estimate, _f(r.ci_low), _f(r.ci_high), tone="reference")],
-                note=f"{with_interval(money, r.estimate, _f(r.ci_low), _f(r.ci_high))}, {r.n_accounts} accounts",
+                note=f"{with_interval(money, r.estimate, _f(r.ci_low), _f(r.ci_high))}, "
+                f"{r.n_accounts} accounts",
             )
             for r in oot.sort_values("group_name").itertuples()
         ]
@@ -260,18 +269,20 @@ def icp_section(tables) -> Section:
             "<p>Tiers were drawn on the earlier deals only "
             + (
                 f"({pd.Timestamp(r0.train_period_start):%b %Y} to {pd.Timestamp(r0.train_period_end):%b %Y}) "
-                f"and judged on what those customers returned later ({pd.Timestamp(r0.test_period_start):%b %Y} to "
+                "and judged on what those customers returned later "
+                f"({pd.Timestamp(r0.test_period_start):%b %Y} to "
                 f"{pd.Timestamp(r0.test_period_end):%b %Y}). "
                 if r0 is not None
                 else ""
             )
-            + "If the profile is real, tier A should still return the most per hour of selling in the later window.</p>"
+            + "If the profile is real, tier A should still return the most per hour of selling in the "
+            "later window.</p>"
         )
         if len(lift):
             lr = lift.iloc[0]
             held = (_f(lr.ci_low) or 0) > 1
             words += (
-                f"<p>Tier A returned {escape(with_interval(lambda v: f'{v:.2f}x', lr.estimate, _f(lr.ci_low), _f(lr.ci_high)))}"
+                f"<p>Tier A returned {_ci(lambda v: f'{v:.2f}x', lr, 'estimate')}"
                 f" the contribution per selling hour of the other tiers: "
                 f"<b>{'the profile held up' if held else 'not clearly better than the rest'}</b>.</p>"
             )
@@ -306,8 +317,9 @@ def roi_section(tables) -> Section:
             IntervalChart(rows, "contribution margin per selling hour (after selling cost)", fmt=money).svg()
         )
         words.append(
-            f"<p>Contribution margin per hour of selling ({escape(_period(seg))}), for the six best and four worst "
-            f"of {len(seg)} segments. Margin is after the cost of winning and serving the deals; lost deals count "
+            f"<p>Contribution margin per hour of selling ({escape(_period(seg))}), for the six best and "
+            f"four worst of {len(seg)} segments. Margin is after the cost of winning and serving the deals; "
+            "lost deals count "
             "their selling cost.</p>"
         )
     else:
@@ -318,7 +330,8 @@ def roi_section(tables) -> Section:
             Row(
                 _label(r.practice),
                 [Point(r.net_incremental_cm_per_deal, _f(r.net_ci_low), _f(r.net_ci_high))],
-                note=f"{money(r.net_incremental_cm_per_deal)} per deal for {money(r.incremental_cost_per_deal)}: "
+                note=f"{money(r.net_incremental_cm_per_deal)} per deal for "
+                f"{money(r.incremental_cost_per_deal)}: "
                 f"{r.verdict}",
             )
             for r in overall.sort_values("net_incremental_cm_per_deal", ascending=False).itertuples()
@@ -330,7 +343,8 @@ def roi_section(tables) -> Section:
                 ).svg()
             )
         words.append(
-            "<p>Each practice's causal gain in contribution per deal, net of what it costs to execute (its hours at "
+            "<p>Each practice's causal gain in contribution per deal, net of what it costs to execute "
+            "(its hours at "
             "the loaded rep cost, and any price it gives away), with its 95% interval. "
             "<b>worth executing</b>: the whole interval is above zero.</p>"
         )
@@ -367,8 +381,9 @@ def reps_section(tables) -> Section:
     ).svg()
     words = (
         f"<p>Each rep's contribution margin per deal if every rep had been handed the same mix of deals "
-        f"({escape(_period(cm))}): the model removes segment, product, lead source, deal size and tenure, and "
-        "shrinks small samples towards the average. Green reps are reliably above the average rep, red reliably "
+        f"({escape(_period(cm))}): the model removes segment, product, lead source, deal size and tenure, "
+        "and shrinks small samples towards the average. Green reps are reliably above the average rep, "
+        "red reliably "
         "below; most intervals overlap, so rankings in the middle mean little.</p>"
     )
     summary, sstatus = _usable(tables, "rep_variance_summary")
@@ -376,14 +391,16 @@ def reps_section(tables) -> Section:
         items = []
         for r in summary.itertuples():
             ratio = (
-                f"; top-quartile reps out-earn bottom-quartile {r.raw_top_bottom_quartile_ratio:.1f}x raw but "
+                "; top-quartile reps out-earn bottom-quartile "
+                f"{r.raw_top_bottom_quartile_ratio:.1f}x raw but "
                 f"{r.adjusted_top_bottom_quartile_ratio:.1f}x once the mix is removed"
                 if _f(r.raw_top_bottom_quartile_ratio) and _f(r.adjusted_top_bottom_quartile_ratio)
                 else ""
             )
             items.append(
-                f"<li>{escape(_label(r.outcome))}: {escape(with_interval(pct, r.icc, _f(r.icc_ci_low), _f(r.icc_ci_high)))}"
-                f" of the variation between deals is the rep ({r.n_reps} reps, {r.n_deals:,} deals){escape(ratio)}.</li>"
+                f"<li>{escape(_label(r.outcome))}: {_ci(pct, r, 'icc')}"
+                f" of the variation between deals is the rep ({r.n_reps} reps, {r.n_deals:,} deals)"
+                f"{escape(ratio)}.</li>"
             )
         words += f"<ul>{''.join(items)}</ul>"
     else:
@@ -419,7 +436,8 @@ def alignment_section(tables) -> Section:
                         tone="negative" if r.allocation != "aligned" else "positive",
                     ),
                 ],
-                note=f"{pct(r.intended_effort_share, 0)} intended, {pct(r.actual_effort_share, 0)} actual: {r.allocation}",
+                note=f"{pct(r.intended_effort_share, 0)} intended, {pct(r.actual_effort_share, 0)} actual: "
+                f"{r.allocation}",
             )
             for r in targets.itertuples()
         ],
@@ -455,19 +473,21 @@ def alignment_section(tables) -> Section:
     ).svg()
     r0 = df.iloc[0]
     words = (
-        "<p>Where the strategy says effort should go (strategy.yml) against where selling hours actually went "
-        f"({escape(_period(df))}), and the contribution growth each target promised against what it delivered "
-        f"(recent period from {pd.Timestamp(r0.recent_period_start):%d %b %Y} vs the same length before).</p><ul>"
+        "<p>Where the strategy says effort should go (strategy.yml) against where selling hours actually "
+        f"went ({escape(_period(df))}), and the contribution growth each target promised against what it "
+        f"delivered (recent period from {pd.Timestamp(r0.recent_period_start):%d %b %Y} vs the same length "
+        "before).</p><ul>"
         + "".join(
             f"<li><b>{escape(_label(r.target))}</b>: {_e(r.allocation)}, "
-            f"{escape(with_interval(pct, r.actual_effort_share, _f(r.actual_effort_share_ci_low), _f(r.actual_effort_share_ci_high)))}"
+            f"{_ci(pct, r, 'actual_effort_share')}"
             f" of hours for an intended {pct(r.intended_effort_share, 0)}; returns "
-            f"{escape(with_interval(money, r.cm_per_selling_hour, _f(r.cm_per_selling_hour_ci_low), _f(r.cm_per_selling_hour_ci_high)))}"
+            f"{_ci(money, r, 'cm_per_selling_hour')}"
             f" per selling hour; delivered {r.realisation_pct:.0f}% of its promised contribution.</li>"
             for r in targets.itertuples()
         )
         + "".join(
-            f"<li><b>{_e(r.target)}</b>: contribution grew {r.realised_cm_growth_pct:+.1f}% against a promised "
+            f"<li><b>{_e(r.target)}</b>: contribution grew {r.realised_cm_growth_pct:+.1f}% against a "
+            "promised "
             f"{r.promised_cm_growth_pct:+.0f}%: {r.realisation_pct:.0f}% of the promise delivered.</li>"
             for r in df[df.allocation.isna()].itertuples()
         )
@@ -519,13 +539,14 @@ def reallocation_section(tables) -> Section:
     ]
     figure = IntervalChart(rows, "expected contribution margin gained per year", fmt=money).svg()
     words = (
-        f"<p>Moving selling hours from over-invested to under-invested targets, largest return difference first "
+        "<p>Moving selling hours from over-invested to under-invested targets, largest return difference "
+        "first "
         f"(returns measured on {escape(_period(df))}). {_e(df.iloc[0].assumption)}.</p><ul>"
         + "".join(
             f"<li>Move <b>{r.hours_per_year:,.0f} hours a year</b> from {escape(_label(r.from_target))} "
             f"({money(r.from_cm_per_selling_hour)}/h) to {escape(_label(r.to_target))} "
             f"({money(r.to_cm_per_selling_hour)}/h): "
-            f"{escape(with_interval(money, r.expected_cm_gain_per_year, _f(r.gain_ci_low), _f(r.gain_ci_high)))} a year.</li>"
+            f"{_ci(money, r, 'expected_cm_gain_per_year', 'gain_ci_low', 'gain_ci_high')} a year.</li>"
             for r in df.itertuples()
         )
         + "</ul>"

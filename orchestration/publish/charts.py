@@ -131,16 +131,20 @@ class IntervalChart:
                 parts.append(f"{shape}<title>{tip}</title>{shape.split()[0].replace('<', '</')}>")
             if row.note:
                 parts.append(
-                    f'<text x="{left + self.plot_width + 10}" y="{mid + 4:.1f}" fill="#333">{escape(row.note)}</text>'
+                    f'<text x="{left + self.plot_width + 10}" y="{mid + 4:.1f}" fill="#333">'
+                    f"{escape(row.note)}</text>"
                 )
         for k, (series, tone, mark) in enumerate(self.legend):
             lx = left + k * 170
             colour = COLOURS[tone]
             if mark == "interval":
-                parts.append(f'<line x1="{lx}" x2="{lx + 20}" y1="10" y2="10" stroke="{colour}" stroke-width="2"/>')
+                parts.append(
+                    f'<line x1="{lx}" x2="{lx + 20}" y1="10" y2="10" stroke="{colour}" stroke-width="2"/>'
+                )
             if mark == "square":
                 parts.append(
-                    f'<rect x="{lx + 6}" y="6" width="8" height="8" fill="white" stroke="{colour}" stroke-width="2"/>'
+                    f'<rect x="{lx + 6}" y="6" width="8" height="8" fill="white" stroke="{colour}" '
+                    'stroke-width="2"/>'
                 )
             else:
                 parts.append(f'<circle cx="{lx + 10}" cy="10" r="4" fill="{colour}"/>')

@@ -47,14 +47,17 @@ def write_index(home: Path, run_id: str) -> Path:
         ("Parquet exports manifest (tables, row counts, schemas)", "../exports/manifest.json"),
     ]
     items = "".join(
-        f'<li><a href="{href}">{escape(label)}</a>{"" if (home / DOCS / href).resolve().exists() else " (not built yet)"}</li>'
+        f'<li><a href="{href}">{escape(label)}</a>'
+        f"{'' if (home / DOCS / href).resolve().exists() else ' (not built yet)'}</li>"
         for label, href in links
     )
     html = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>salesalign docs</title>"
-        "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:800px;margin:40px auto}</style></head><body>"
+        "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:800px;margin:40px auto}</style>"
+        "</head><body>"
         f"<h1>salesalign: published outputs</h1><ul>{items}</ul>"
-        f"<p>Run {escape(run_id)}, {datetime.now(UTC):%d %b %Y %H:%M UTC}. BI tools: read the Parquet exports or "
+        f"<p>Run {escape(run_id)}, {datetime.now(UTC):%d %b %Y %H:%M UTC}. BI tools: read the Parquet "
+        "exports or "
         "open <code>serving.duckdb</code> read-only (docs/bi.md in the repository).</p></body></html>"
     )
     target = home / DOCS / "index.html"

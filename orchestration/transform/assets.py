@@ -50,7 +50,7 @@ class SalesalignTranslator(DagsterDbtTranslator):
 
 
 def dbt_build_args(window: tuple[date, date] | None) -> list[str]:
-    """`dbt build`, with the partition window (first and last day) as `min_date`/`max_date` if there is one."""
+    """`dbt build`, with the partition window (first and last day) as `min_date`/`max_date`, if any."""
     if window is None:
         return ["build"]
     first, last = window

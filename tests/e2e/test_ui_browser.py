@@ -17,7 +17,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
 from browser import artifact, chromium_path, launch
 
 pytestmark = pytest.mark.slow
@@ -43,7 +42,9 @@ def _seed_instance(dagster_home: Path) -> None:
         )
         instance.report_runless_asset_event(
             dg.AssetCheckEvaluation(
-                asset_key=ASSET, check_name="great_expectations", passed=True,
+                asset_key=ASSET,
+                check_name="great_expectations",
+                passed=True,
                 metadata={"expectations": 31, "rows_validated": 1000},
             )
         )
@@ -59,9 +60,19 @@ def webserver(tmp_path_factory):
     env = {**os.environ, "SALESALIGN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     log = open(home / "webserver.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
@@ -132,5 +143,10 @@ def test_ui_shows_the_asset_graph_an_asset_and_its_checks(webserver):
         expect(page.get_by_text("Passed").first).to_be_visible()
         page.screenshot(path=artifact("ui-asset-checks.png"))
         browser.close()
-    for name in ("ui-asset-graph.png", "ui-extract-group.png", "ui-asset-raw-accounts.png", "ui-asset-checks.png"):
+    for name in (
+        "ui-asset-graph.png",
+        "ui-extract-group.png",
+        "ui-asset-raw-accounts.png",
+        "ui-asset-checks.png",
+    ):
         assert artifact(name).stat().st_size > 20_000

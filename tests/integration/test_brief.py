@@ -13,9 +13,9 @@ from html.parser import HTMLParser
 import dagster as dg
 import duckdb
 import pytest
-
 from browser import artifact, launch
 from integration.helpers_dbt import new_home
+
 from orchestration.analytics_assets import practice_effects
 from orchestration.decision_assets import assets as decision_assets
 from orchestration.publish.assets import build_publish_assets
@@ -40,7 +40,11 @@ class _Page(HTMLParser):
         self.svgs += tag == "svg"
         for name in ("src", "href"):
             value = attrs.get(name) or ""
-            if tag in ("img", "script", "link", "iframe", "image") and value and not value.startswith(("data:", "#")):
+            if (
+                tag in ("img", "script", "link", "iframe", "image")
+                and value
+                and not value.startswith(("data:", "#"))
+            ):
                 self.fetches.append(value)
 
 
