@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.automation import WAREHOUSE_POOL
-from orchestration.publish.brief import write_brief
+from orchestration.publish.brief import section_markdown, write_brief
 from orchestration.publish.docs_site import publish_dbt_docs, write_index
 from orchestration.publish.exports import export_parquet, write_serving_snapshot
 from orchestration.resources import WarehouseResource
@@ -71,6 +71,8 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
                     + "\n".join(f"| {s.title} | {s.status} |" for s in brief.sections)
                 ),
                 "sections_missing": dg.MetadataValue.int(len(missing)),
+                # the brief's charts, viewable in the UI without opening the file
+                **{f"chart_{s.anchor}": dg.MetadataValue.md(section_markdown(s)) for s in brief.sections},
                 "bytes": dg.MetadataValue.int(brief.path.stat().st_size),
             }
         )

@@ -8,8 +8,10 @@ one line instead of drawing a chart. Nothing on the page is fetched from the net
 
 from __future__ import annotations
 
+import base64
 import math
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -603,6 +605,14 @@ def render(sections: list[Section], run_id: str = "", generated_at: datetime | N
         run_id=run_id,
         generated_at=(generated_at or datetime.now(UTC)).strftime("%d %b %Y %H:%M UTC"),
     )
+
+
+def section_markdown(section: Section) -> str:
+    """The section's charts as Markdown images (SVG data URIs: Dagster's metadata viewer shows them)."""
+    svgs = re.findall(r"<svg.*?</svg>", section.figure, flags=re.S)
+    uris = [f"data:image/svg+xml;base64,{base64.b64encode(s.encode()).decode()}" for s in svgs]
+    images = [f"![{section.title}]({uri})" for uri in uris]
+    return f"**{section.title}**\n\n" + ("\n\n".join(images) if images else f"_{section.status}_")
 
 
 @dataclass(frozen=True)

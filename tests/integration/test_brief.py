@@ -76,6 +76,7 @@ def test_brief_has_every_section_with_charts_and_fetches_nothing(published):
     assert html.count("95% CI") > 20 and "deals closed" in html
     meta = result.asset_materializations_for_node("publish__alignment_brief")[0].metadata
     assert meta["sections_missing"].value == 0 and "| Strategy alignment" in meta["sections"].value
+    assert "](data:image/svg+xml;base64," in meta["chart_practices"].value  # charts in the UI too
 
 
 def test_brief_screenshot_in_headless_chromium(published):
