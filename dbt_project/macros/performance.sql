@@ -1,5 +1,6 @@
 {#- The performance measures of a group of closed deals (fct_deal_margin rows), shared by the
-    segment and rep performance marts. -#}
+    segment and rep performance marts. Sums of lines the source did not deliver stay null (see
+    fct_deal_margin.cost_basis, carried here). -#}
 {% macro performance_measures() -%}
     cast(count(*) as bigint) as deals_closed,
     cast(sum(case when is_won then 1 else 0 end) as bigint) as deals_won,
@@ -12,5 +13,7 @@
     cast(sum(selling_cost) as {{ type_money() }}) as selling_cost,
     cast(sum(allocated_cost_to_serve) as {{ type_money() }}) as allocated_cost_to_serve,
     cast(sum(contribution_margin) as {{ type_money() }}) as contribution_margin,
-    cast({{ safe_divide('sum(contribution_margin) * 60', 'sum(selling_minutes)') }} as {{ type_double() }}) as contribution_per_selling_hour
+    cast({{ safe_divide('sum(contribution_margin) * 60', 'sum(selling_minutes)') }} as {{ type_double() }}) as contribution_per_selling_hour,
+    cast(max(cost_basis) as varchar) as cost_basis,
+    cast(min(case when has_cost_data then 1 else 0 end) = 1 as boolean) as has_cost_data
 {%- endmacro %}

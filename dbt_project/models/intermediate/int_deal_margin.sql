@@ -1,7 +1,10 @@
 {#- The margin waterfall for every closed deal, won or lost (reporting currency). Each money
     component is rounded to the cent once, so the waterfall adds up exactly:
     gross_margin = net_revenue - cogs; selling_cost = effort_cost + commissions;
-    contribution_margin = gross_margin - selling_cost - allocated_cost_to_serve. -#}
+    contribution_margin = gross_margin - selling_cost - allocated_cost_to_serve. 
+    A component whose source table was not delivered at all (int_source_coverage: e.g. an export
+    without finance data) is null, not 0, and so is everything computed from it; a deal with no
+    rows in a delivered table gets 0. -#}
 {%- set practices = practice_types() %}
 with deals as (
     select *
@@ -29,24 +32,32 @@ components as (
         d.discount as discount_rate,
         d.amount_reporting as deal_amount,
         case when d.is_won then d.amount_reporting else 0 end as net_bookings,
-        coalesce(rev.invoiced_revenue, 0) as invoiced_revenue,
-        coalesce(rev.credits, 0) as credits,
-        coalesce(rev.net_revenue, 0) as net_revenue,
+        case when cov.has_invoice_data then coalesce(rev.invoice_count, 0) > 0 end as has_invoices,
+        case when cov.has_invoice_data then coalesce(rev.invoiced_revenue, 0) end as invoiced_revenue,
+        case when cov.has_invoice_data or cov.has_credit_note_data then coalesce(rev.credits, 0) end as credits,
+        case when cov.has_invoice_data then coalesce(rev.net_revenue, 0) end as net_revenue,
         cogs.cogs_rate,
-        coalesce(cogs.cogs, 0) as cogs,
-        coalesce(eff.activity_count, 0) as activity_count,
-        coalesce(eff.selling_minutes, 0) as selling_minutes,
-        coalesce(eff.selling_hours, 0) as selling_hours,
-        {{ to_money('coalesce(eff.effort_cost, 0)') }} as effort_cost,
-        coalesce(com.commissions, 0) as commissions,
-        {{ to_money('coalesce(cts.allocated_cost_to_serve, 0)') }} as allocated_cost_to_serve,
+        case when cov.has_invoice_data and cov.has_product_cost_data then coalesce(cogs.cogs, 0) end as cogs,
+        case when cov.has_activity_data then coalesce(eff.activity_count, 0) end as activity_count,
+        case when cov.has_activity_data then coalesce(eff.selling_minutes, 0) end as selling_minutes,
+        case when cov.has_activity_data then coalesce(eff.selling_hours, 0) end as selling_hours,
+        case when cov.has_activity_data and cov.has_rep_cost_data
+            then {{ to_money('coalesce(eff.effort_cost, 0)') }} end as effort_cost,
+        case when cov.has_commission_data then coalesce(com.commissions, 0) end as commissions,
+        case when cov.has_cost_to_serve_data
+            then {{ to_money('coalesce(cts.allocated_cost_to_serve, 0)') }} end as allocated_cost_to_serve,
         {%- for p in practices %}
-        prac.has_{{ p }},
-        prac.{{ p }}_count,
-        prac.{{ p }}_hours,
+        case when cov.has_activity_data then coalesce(prac.has_{{ p }}, false) end as has_{{ p }},
+        case when cov.has_activity_data then coalesce(prac.{{ p }}_count, 0) end as {{ p }}_count,
+        case when cov.has_activity_data then coalesce(prac.{{ p }}_hours, 0) end as {{ p }}_hours,
         {%- endfor %}
-        coalesce(eff.unpriced_hours, 0) as unpriced_hours
+        case when cov.has_activity_data then coalesce(eff.unpriced_hours, 0) end as unpriced_hours,
+        cov.cost_basis,
+        cov.has_cost_data,
+        cov.has_invoice_data,
+        cov.has_activity_data
     from deals as d
+    cross join {{ ref('int_source_coverage') }} as cov
     left join {{ ref('int_accounts_segmented') }} as acc on acc.account_id = d.account_id
     left join {{ ref('int_deal_revenue') }} as rev on rev.opportunity_id = d.opportunity_id
     left join {{ ref('int_deal_cogs') }} as cogs on cogs.opportunity_id = d.opportunity_id

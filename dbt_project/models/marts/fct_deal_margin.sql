@@ -8,6 +8,7 @@
 -- depends_on: {{ ref('stg_finance__product_costs') }}
 -- depends_on: {{ ref('stg_finance__cost_to_serve') }}
 -- depends_on: {{ ref('stg_finance__fx_rates') }}
+-- depends_on: {{ ref('int_source_coverage') }}
 {{
     config(
         materialized='incremental',
@@ -24,7 +25,8 @@
     invoices, credit notes, commissions) or reference data (rep costs, product costs, FX rates of
     their dates) changed since the last run, plus every closed deal of an account whose
     cost-to-serve, attributes or deals changed (cost-to-serve allocation couples an account's
-    deals). A deal that is no longer closed is removed by the post-hook. -#}
+    deals). A deal that is no longer closed is removed by the post-hook. When what the source
+    delivered changes (int_source_coverage: e.g. finance tables arrive), every deal is recomputed. -#}
 {%- set practices = practice_types() %}
 {%- if is_incremental() %}
 with watermark as (
@@ -95,11 +97,25 @@ changed_accounts as (
     where _loaded_at > (select loaded_through from watermark)
 ),
 
+coverage_changed as (
+    -- a source table delivered for the first time turns nulls (not delivered) into numbers on
+    -- every deal: recompute all of them
+    select 1 as changed
+    from {{ this }} as t
+    cross join {{ ref('int_source_coverage') }} as c
+    where t.cost_basis <> c.cost_basis
+        or t.has_invoice_data <> c.has_invoice_data
+        or t.has_activity_data <> c.has_activity_data
+        or (t.credits is null) <> not (c.has_invoice_data or c.has_credit_note_data)
+    limit 1
+),
+
 affected as (
     select opportunity_id from changed_deals
     union
     select opportunity_id from {{ ref('stg_crm__opportunities') }}
     where account_id in (select account_id from changed_accounts)
+        or exists (select 1 from coverage_changed)
 ),
 {%- else %}
 with
@@ -148,10 +164,15 @@ select
     cast(allocated_cost_to_serve as {{ type_money() }}) as allocated_cost_to_serve,
     cast(contribution_margin as {{ type_money() }}) as contribution_margin,
     cast(contribution_margin_pct as {{ type_double() }}) as contribution_margin_pct,
+    cast(has_invoices as boolean) as has_invoices,
+    cast(cost_basis as varchar) as cost_basis,
+    cast(has_cost_data as boolean) as has_cost_data,
+    cast(has_invoice_data as boolean) as has_invoice_data,
+    cast(has_activity_data as boolean) as has_activity_data,
     {%- for p in practices %}
-    cast(coalesce(has_{{ p }}, false) as boolean) as has_{{ p }},
-    cast(coalesce({{ p }}_count, 0) as bigint) as {{ p }}_count,
-    cast(coalesce({{ p }}_hours, 0) as {{ type_double() }}) as {{ p }}_hours,
+    cast(has_{{ p }} as boolean) as has_{{ p }},
+    cast({{ p }}_count as bigint) as {{ p }}_count,
+    cast({{ p }}_hours as {{ type_double() }}) as {{ p }}_hours,
     {%- endfor %}
     cast({{ raw_loaded_through() }} as timestamp) as loaded_through
 from deals
