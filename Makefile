@@ -38,6 +38,13 @@ test: install manifest
 validate: install manifest
 	$(BIN)/python -m orchestration.analytics.validation --out $(SALESALIGN_HOME)/validation $(VALIDATE_ARGS)
 
+# Pipeline benchmark (issue 9): per stage, baselines (raw DuckDB, pandas), incremental, scaling, targets.
+# Slow: large alone takes 10+ minutes. `make bench BENCH_SCALES="small default"` for a quicker pass.
+BENCH_SCALES ?= small default medium large
+.PHONY: bench
+bench: install manifest
+	$(BIN)/salesalign bench --scale $(BENCH_SCALES) $(BENCH_ARGS)
+
 # The UI, the daemon (schedule, sensors, automation, run queue) and the code location. The instance
 # config limits the warehouse pool to 1, so runs launched from the UI take turns on DuckDB.
 dev: install manifest

@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     contract = sub.add_parser("contract", help="print the raw contract as Markdown")
     contract.set_defaults(func=_cmd_contract)
+
+    from orchestration.bench import add_parser as add_bench_parser  # `salesalign bench` (issue 9)
+
+    add_bench_parser(sub)
     return parser
 
 
