@@ -28,6 +28,8 @@ select d.opportunity_id, d.account_id, d.rep_id, d.product_id, d.segment_id, d.l
        cast(d.allocated_cost_to_serve as double) as cost_to_serve,
        cast(d.contribution_margin as double) as contribution_margin,
        d.selling_hours,
+       cast(d.net_bookings as double) as net_bookings,
+       {coverage_cols},
        {practice_cols},
        r.hire_date, r.prior_industry_experience, r.previous_role,
        date_diff('day', r.hire_date, d.created_date) / 30.4375 as rep_tenure_months
@@ -71,6 +73,36 @@ class DecisionInputs:
         """Rep costs were recorded (selling effort has a price)."""
         return self.deals is not None and not self.deals.empty and float(self.deals.effort_cost.sum()) > 0
 
+    @property
+    def cost_basis(self) -> str | None:
+        """``fct_deal_margin.cost_basis``: 'full', 'bookings only: no finance data' or 'partial: no ...'."""
+        if self.deals is None or self.deals.empty:
+            return None
+        return str(self.deals.cost_basis.iloc[0])
+
+    @property
+    def has_margin(self) -> bool:
+        """Contribution margin is computed on every deal (the source delivered all cost tables)."""
+        return has_margin(self.deals)
+
+
+def has_margin(deals: pd.DataFrame | None) -> bool:
+    """Every deal has a contribution margin (the mart's cost basis is 'full')."""
+    return deals is not None and not deals.empty and bool(deals.contribution_margin.notna().all())
+
+
+def no_margin_reason(deals: pd.DataFrame | None) -> str:
+    """Why contribution margin is not available, naming the mart's cost basis."""
+    basis = (
+        str(deals.cost_basis.iloc[0])
+        if deals is not None and not deals.empty and "cost_basis" in deals
+        else "unknown"
+    )
+    return (
+        "not computable: contribution margin needs cost data the source did not deliver "
+        f"(cost basis: {basis})"
+    )
+
 
 def read_decision_inputs(con) -> DecisionInputs:
     """Closed deals, reps and accounts from ``marts.*``; a missing mart is reported, not raised."""
@@ -97,7 +129,17 @@ def read_decision_inputs(con) -> DecisionInputs:
         else:
             missing.append(f"practice {p}: no has_{p} column in marts.fct_deal_margin")
             practice_cols += [f"null::boolean as has_{p}", f"null::double as {p}_hours"]
-    deals = con.execute(DEALS_SQL.format(practice_cols=", ".join(practice_cols))).df()
+    coverage_cols = ", ".join(
+        f"d.{c}" if c in deal_cols else default
+        for c, default in (
+            ("cost_basis", "'full' as cost_basis"),
+            ("has_cost_data", "true as has_cost_data"),
+            ("has_activity_data", "true as has_activity_data"),
+        )
+    )
+    deals = con.execute(
+        DEALS_SQL.format(practice_cols=", ".join(practice_cols), coverage_cols=coverage_cols)
+    ).df()
     for c in ("created_date", "close_date", "close_month", "hire_date"):
         deals[c] = pd.to_datetime(deals[c])
     deals["is_won"] = deals.is_won.astype(bool)
@@ -107,6 +149,11 @@ def read_decision_inputs(con) -> DecisionInputs:
     inputs = DecisionInputs(deals, reps, accounts, missing)
     if deals.empty:
         missing.append("no closed deals in marts.fct_deal_margin")
+    elif not bool(deals.has_activity_data.all()):
+        missing.append(
+            "the source delivered no activities: selling hours and practices are unknown "
+            f"(per-hour returns and practice effects not computable; cost basis: {inputs.cost_basis})"
+        )
     elif not inputs.has_effort:
         missing.append(
             "no selling activities: selling hours are 0 (per-hour returns and practices not computable)"

@@ -274,6 +274,17 @@ def analyse_practice(
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         return _status_rows(practice.name, outcomes, f"inputs missing: {', '.join(missing)}"), [], []
+    if frame[practice.treatment].isna().all():
+        return (
+            _status_rows(
+                practice.name,
+                outcomes,
+                "not computable: the source delivered no activities, so which deals had this practice is "
+                "unknown (fct_deal_margin.has_activity_data is false)",
+            ),
+            [],
+            [],
+        )
     t = frame[practice.treatment].fillna(False).to_numpy(bool)
     if not t.any():
         return (

@@ -29,11 +29,16 @@ import pandas as pd
 import statsmodels.api as sm
 
 from orchestration.analytics.blas import single_threaded
-from orchestration.analytics.decision_data import period_columns
+from orchestration.analytics.decision_data import has_margin, period_columns
 from orchestration.analytics.design import design_matrix
 from orchestration.analytics.ratios import grouped_ratios
 
 TIERS = ("A", "B", "C", "D")
+MARGIN_BASIS = "contribution margin per selling hour"
+REVENUE_BASIS = (
+    "revenue: net bookings per closed deal (cost basis '{cost_basis}': no contribution margin or selling "
+    "hours, so cm_* columns hold net bookings and selling_hours counts closed deals)"
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ ICP_SEGMENT_COLUMNS = {
     "tier": "VARCHAR",
     "period_start": "DATE",
     "period_end": "DATE",
+    "basis": "VARCHAR",
     "status": "VARCHAR",
 }
 ICP_ACCOUNT_FIT_COLUMNS = {
@@ -102,6 +108,7 @@ ICP_ACCOUNT_FIT_COLUMNS = {
     "model": "VARCHAR",
     "period_start": "DATE",
     "period_end": "DATE",
+    "basis": "VARCHAR",
     "status": "VARCHAR",
 }
 ICP_VALIDATION_COLUMNS = {
@@ -119,6 +126,7 @@ ICP_VALIDATION_COLUMNS = {
     "train_period_end": "DATE",
     "test_period_start": "DATE",
     "test_period_end": "DATE",
+    "basis": "VARCHAR",
     "status": "VARCHAR",
 }
 
@@ -427,9 +435,17 @@ def icp_tables(
     """``icp_segments``, ``icp_account_fit`` and ``icp_validation`` (status rows when inputs are missing)."""
     if deals is None or deals.empty or accounts is None:
         return _status("no closed deals in the marts")
-    if deals.selling_hours.sum() <= 0:
+    if has_margin(deals):
+        if deals.selling_hours.sum() <= 0:
+            return _status("no selling activities: contribution per selling hour is not computable")
+        basis = MARGIN_BASIS
+    elif "net_bookings" in deals and deals.net_bookings.notna().all() and float(deals.net_bookings.sum()) > 0:
+        # no cost or activity data: the ICP ranks on revenue (net bookings per closed deal) instead
+        deals = deals.assign(contribution_margin=deals.net_bookings, selling_hours=1.0)
+        basis = REVENUE_BASIS.format(cost_basis=_cost_basis(deals))
+    else:
         return _status("no selling activities: contribution per selling hour is not computable")
-    segments = segment_table(deals, settings)
+    segments = segment_table(deals, settings).assign(basis=basis)
     # account fit on the whole window
     predicted = fit_model(deals, accounts, settings)
     acc = account_outcomes(deals).set_index("account_id")
@@ -444,10 +460,16 @@ def icp_tables(
     fit["selling_hours"] = fit.account_id.map(acc.selling_hours)
     fit["realised_cm_per_selling_hour"] = fit.account_id.map(acc.cm_per_selling_hour)
     fit["model"] = (
-        "WLS of account contribution per selling hour on "
+        (
+            "WLS of account contribution per selling hour on "
+            if basis == MARGIN_BASIS
+            else "WLS of account net bookings per closed deal on "
+        )
         + ", ".join(settings.fit_features)
-        + " (weights: selling hours); score = percentile of the prediction"
+        + (" (weights: selling hours)" if basis == MARGIN_BASIS else " (weights: closed deals)")
+        + "; score = percentile of the prediction"
     )
+    fit["basis"] = basis
     fit["status"] = "ok"
     fit = fit.assign(**period_columns(deals))
     # out of time
@@ -478,8 +500,14 @@ def icp_tables(
     return {
         "icp_segments": segments.reindex(columns=list(ICP_SEGMENT_COLUMNS)),
         "icp_account_fit": fit.reindex(columns=list(ICP_ACCOUNT_FIT_COLUMNS)),
-        "icp_validation": pd.DataFrame(validation).reindex(columns=list(ICP_VALIDATION_COLUMNS)),
+        "icp_validation": pd.DataFrame(validation)
+        .assign(basis=basis)
+        .reindex(columns=list(ICP_VALIDATION_COLUMNS)),
     }
+
+
+def _cost_basis(deals: pd.DataFrame) -> str:
+    return str(deals.cost_basis.iloc[0]) if "cost_basis" in deals else "unknown"
 
 
 def _status(reason: str) -> dict[str, pd.DataFrame]:

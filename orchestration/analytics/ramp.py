@@ -28,7 +28,7 @@ import scipy.stats
 from scipy.special import expit
 
 from orchestration.analytics.blas import single_threaded
-from orchestration.analytics.decision_data import add_mix_columns, period_columns
+from orchestration.analytics.decision_data import add_mix_columns, has_margin, period_columns
 from orchestration.analytics.design import design_matrix
 from orchestration.analytics.estimators import independent_columns, normal_interval
 from orchestration.analytics.ratios import grouped_ratios
@@ -98,6 +98,8 @@ def _km_median(days: np.ndarray, event: np.ndarray) -> float:
 
 
 def _profile_label(prior, role) -> str:
+    if pd.isna(prior):
+        return f"prior industry experience unknown | {role}"
     return f"{'prior industry experience' if bool(prior) else 'no prior industry experience'} | {role}"
 
 
@@ -112,7 +114,8 @@ def _rep_facts(deals: pd.DataFrame, reps: pd.DataFrame) -> pd.DataFrame:
     owners["full_first_year"] = owners.hire_date + pd.Timedelta(days=365) <= end
     fy = deals[deals.created_date < deals.hire_date + pd.Timedelta(days=365)]
     fy_cm = fy.groupby("rep_id").contribution_margin.sum()
-    owners["first_year_cm"] = owners.rep_id.map(fy_cm).fillna(0.0)
+    # no cost data: first-year margin is unknown (null), not 0
+    owners["first_year_cm"] = owners.rep_id.map(fy_cm).fillna(0.0) if has_margin(deals) else np.nan
     owners["profile"] = [
         _profile_label(p, r)
         for p, r in zip(owners.prior_industry_experience, owners.previous_role.fillna("unknown"), strict=True)
@@ -242,6 +245,19 @@ def rep_ramp(deals: pd.DataFrame | None, reps: pd.DataFrame | None) -> pd.DataFr
     if deals is None or deals.empty or reps is None or reps.empty:
         return pd.DataFrame(
             [{"kind": "status", "status": "no closed deals or no reps in the marts"}],
+            columns=list(REP_RAMP_COLUMNS),
+        )
+    dealing = reps[reps.rep_id.isin(deals.rep_id.unique())]
+    if len(dealing) > 1 and dealing.hire_date.nunique() <= 1:
+        return pd.DataFrame(
+            [
+                {
+                    "kind": "status",
+                    "status": "not computable: every rep has the same hire date (the source has no hire "
+                    "dates; the export profile assumed one), so tenure and ramp cannot be measured",
+                    **period_columns(deals),
+                }
+            ],
             columns=list(REP_RAMP_COLUMNS),
         )
     owners = _rep_facts(deals, reps)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from orchestration.analytics.decision_data import PRACTICES, period_columns
+from orchestration.analytics.decision_data import PRACTICES, has_margin, no_margin_reason, period_columns
 from orchestration.analytics.ratios import grouped_ratios
 
 VERDICTS = ("worth executing", "not worth it", "uncertain")
@@ -128,6 +128,13 @@ def _returns(deals: pd.DataFrame, by: str) -> pd.DataFrame:
         np.where(out.selling_hours > 0, "ok", "no selling hours"),
         "no selling cost recorded: returns per dollar not computable",
     )
+    if not has_margin(deals):
+        # the source delivered no cost data: deals and win rates stand, returns are not invented
+        unknown = [c for c in out.columns if c.startswith(("cm_per_", "contribution_margin", "selling_"))]
+        if deals.selling_hours.notna().all():
+            unknown.remove("selling_hours")
+        out[unknown] = np.nan
+        out["status"] = no_margin_reason(deals)
     return out.reset_index()
 
 

@@ -32,7 +32,12 @@ from scipy.special import expit
 from statsmodels.regression.mixed_linear_model import MixedLMParams
 
 from orchestration.analytics.blas import single_threaded
-from orchestration.analytics.decision_data import add_mix_columns, period_columns
+from orchestration.analytics.decision_data import (
+    add_mix_columns,
+    has_margin,
+    no_margin_reason,
+    period_columns,
+)
 from orchestration.analytics.design import design_matrix
 from orchestration.analytics.estimators import independent_columns
 
@@ -335,11 +340,17 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
     if deals is None or deals.empty:
         return status_frames("no closed deals")
     X = mix_design(deals)
-    fits = [
-        fit_logistic(deals.is_won.to_numpy(float), X, deals.rep_id, "win"),
-        fit_linear(deals.contribution_margin.to_numpy(float), X, deals.rep_id, "contribution_margin"),
-    ]
+    fits = [fit_logistic(deals.is_won.to_numpy(float), X, deals.rep_id, "win")]
     perf_rows, summary_rows = [], []
+    if has_margin(deals):
+        fits.append(
+            fit_linear(deals.contribution_margin.to_numpy(float), X, deals.rep_id, "contribution_margin")
+        )
+    else:
+        # the source has no cost data: the margin model is a status row, not a model of zeros
+        reason = no_margin_reason(deals)
+        perf_rows.append(pd.DataFrame([{"outcome": "contribution_margin", "status": reason, **period}]))
+        summary_rows.append({"outcome": "contribution_margin", "status": reason, **period})
     for fit in fits:
         y = (
             deals.is_won.to_numpy(float)
@@ -412,9 +423,14 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
                 else "rep variance at the boundary (0): refitted without the random effect",
             }
         )
+    order = {"win": 0, "contribution_margin": 1}
+    perf = pd.concat(perf_rows, ignore_index=True)
+    perf = perf.iloc[np.argsort(perf.outcome.map(order).to_numpy(), kind="stable")]
+    summary = pd.DataFrame(summary_rows)
+    summary = summary.iloc[np.argsort(summary.outcome.map(order).to_numpy(), kind="stable")]
     return (
-        pd.concat(perf_rows, ignore_index=True).reindex(columns=list(REP_PERFORMANCE_COLUMNS)),
-        pd.DataFrame(summary_rows).reindex(columns=list(REP_VARIANCE_COLUMNS)),
+        perf.reset_index(drop=True).reindex(columns=list(REP_PERFORMANCE_COLUMNS)),
+        summary.reset_index(drop=True).reindex(columns=list(REP_VARIANCE_COLUMNS)),
     )
 
 

@@ -182,3 +182,80 @@ def test_status_rows_instead_of_errors_when_inputs_are_missing():
         alignment.effort_reallocation(pd.DataFrame(), None),
     ):
         assert len(table) > 0 and table.status.notna().all()
+
+
+def _bookings_only_deals() -> pd.DataFrame:
+    """Deals of a source without finance or activity data (the Maven CRM export): bookings only."""
+    rng = np.random.default_rng(7)
+    d = _deals(600)
+    d["net_bookings"] = np.where(d.is_won, rng.gamma(3, 1000, len(d)), 0.0)
+    for c in (
+        "selling_hours",
+        "effort_cost",
+        "selling_cost",
+        "net_revenue",
+        "cost_to_serve",
+        "contribution_margin",
+    ):
+        d[c] = np.nan
+    for p in PRACTICES:
+        d[f"has_{p}"], d[f"{p}_hours"] = None, np.nan
+    return d.assign(
+        cost_basis="bookings only: no finance data",
+        has_cost_data=False,
+        has_activity_data=False,
+        product_id="P1",
+        list_amount=1000.0,
+        rep_tenure_months=24.0,
+        days_to_close=30.0,
+        employee_count=500,
+    )
+
+
+def test_bookings_only_source_computes_wins_and_revenue_icp_and_says_what_it_cannot():
+    deals = _bookings_only_deals()
+    perf, summary = variance.rep_tables(deals)
+    assert list(summary.outcome) == ["win", "contribution_margin"]
+    win, cm = summary.iloc[0], summary.iloc[1]
+    assert win.status in ("ok", "rep variance at the boundary (0): refitted without the random effect")
+    assert win.n_deals == len(deals) and 0 <= win.icc <= 1
+    assert cm.status.startswith("not computable") and "bookings only" in cm.status and pd.isna(cm.icc)
+    assert (perf[perf.outcome == "win"].rep_id.notna()).sum() == 10
+    assert perf[perf.outcome == "contribution_margin"].rep_id.isna().all()
+
+    for table in (roi.roi_by_segment(deals), roi.roi_by_channel(deals), roi.roi_by_rep(deals, perf)):
+        assert table.status.str.startswith("not computable").all()
+        assert table.win_rate.notna().all() and table.n_deals.sum() == len(deals)
+        assert table.contribution_margin.isna().all() and table.cm_per_selling_hour.isna().all()
+
+    accounts = deals.drop_duplicates("account_id")[
+        ["account_id", "industry", "size_band", "region", "employee_count"]
+    ]
+    tables = icp.icp_tables(deals, accounts)
+    seg = tables["icp_segments"]
+    assert seg.basis.str.startswith("revenue: net bookings per closed deal").all()
+    # on the revenue basis the per-"hour" columns are per closed deal: bookings / closed deals
+    total = seg.contribution_margin.sum()
+    assert total == pytest.approx(deals.net_bookings.sum())
+    assert seg.selling_hours.sum() == len(deals)
+    assert tables["icp_account_fit"].model.str.contains("net bookings per closed deal").all()
+
+    # no hire dates (every rep hired the same day): the ramp is a status row
+    reps = pd.DataFrame(
+        {
+            "rep_id": [f"R{i}" for i in range(10)],
+            "hire_date": pd.Timestamp("2023-01-01"),
+            "prior_industry_experience": pd.NA,
+            "previous_role": None,
+        }
+    )
+    ramp_table = ramp.rep_ramp(deals.assign(created_date=deals.close_date), reps)
+    assert list(ramp_table.kind) == ["status"] and "same hire date" in ramp_table.status.iloc[0]
+
+
+def test_full_cost_data_keeps_the_margin_basis():
+    deals = _deals().assign(net_bookings=1.0, cost_basis="full", cost_to_serve=0.0, days_to_close=30.0)
+    accounts = deals.drop_duplicates("account_id")[["account_id", "industry", "size_band", "region"]].assign(
+        employee_count=100
+    )
+    assert (icp.icp_tables(deals, accounts)["icp_segments"].basis == icp.MARGIN_BASIS).all()
