@@ -220,7 +220,9 @@ def icp_section(tables) -> Section:
         ],
     )
     table = (
-        "<h4>Tiers (A = best quartile of segments by contribution per selling hour)</h4>"
+        "<h4>Tiers (A = best quartile of segments by contribution per selling hour), "
+        f"{escape(_period(seg))}</h4><p>Totals over each tier's segments (sums, so no interval; the "
+        "per-segment intervals are below and in analytics.icp_segments).</p>"
         + _html_table(
             tiers,
             {
