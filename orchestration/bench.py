@@ -839,6 +839,8 @@ def format_report(results: dict[str, dict]) -> str:
                 f"{s.get('rows') or 0:12,d} {s.get('rows_per_s') or 0:10,d}"
             )
         e = r["end_to_end"]
+        gaps = e["wall_s"] - sum(v["wall_s"] for k, v in r["stages"].items() if k != "generate")
+        lines.append(f"{scale:8} {'(between)':10} {gaps:8.1f}   Dagster bookkeeping between steps")
         lines.append(
             f"{scale:8} {'END2END':10} {e['wall_s']:8.1f} {e['cpu_s']:8.1f} {e['peak_rss_mb']:7d} "
             f"{e['rows']:12,d} {e['rows_per_s']:10,d}   (load avg {r['load_average_start'][0]:.1f}"
