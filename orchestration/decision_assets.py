@@ -46,9 +46,11 @@ DESCRIPTIONS = {
     "profile-likelihood interval, zero-variance boundary flag, raw vs mix-adjusted quartile ratios.",
     "rep_ramp": "Talent ramp: time to first win and first-year results by hiring profile and hire cohort; "
     "adjusted effect of each hiring trait on first-year winning.",
-    "icp_segments": "ICP segments (firmographic combinations): outcomes with intervals, score and tier A-D.",
-    "icp_account_fit": "Account fit score 0-100 and tier from a model of contribution per selling hour on "
-    "firmographics.",
+    "icp_segments": "ICP segments (firmographic combinations): outcomes with intervals, score and tier A-D; "
+    "`basis` says whether they rank on contribution per selling hour or, without cost data, on net bookings "
+    "per closed deal.",
+    "icp_account_fit": "Account fit score 0-100 and tier from a model of contribution per selling hour "
+    "(or net bookings per closed deal without cost data; see `basis`) on firmographics.",
     "icp_validation": "Out-of-time validation of the ICP tiers and the fit score (later-window outcomes per "
     "tier, lift of tier A over the rest) and the fit score's calibration table.",
     "roi_by_segment": "Contribution margin per selling hour and per dollar of selling cost, per segment.",
