@@ -30,8 +30,8 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
     def bi_outputs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         home = warehouse.path.parent
         with warehouse.connect() as con:
-            published = export_parquet(con, home, context.run_id)
-            snapshot = write_serving_snapshot(con, home, context.run_id)
+            published = export_parquet(con, home, context.run.run_id)
+            snapshot = write_serving_snapshot(con, home, context.run.run_id)
         context.log.info(f"published {len(published)} tables to {home / 'exports'} and {snapshot}")
         return dg.MaterializeResult(
             metadata={
@@ -58,7 +58,7 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         with warehouse.connect(read_only=True) as con:
-            brief = write_brief(con, warehouse.path.parent, context.run_id)
+            brief = write_brief(con, warehouse.path.parent, context.run.run_id)
         missing = [s for s in brief.sections if not s.ok]
         for s in missing:
             context.log.warning(f"brief section '{s.title}' not available: {s.status}")
@@ -90,8 +90,8 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, dbt: DbtCliResource
     ) -> dg.MaterializeResult:
         home = warehouse.path.parent
-        dbt_docs = publish_dbt_docs(dbt, home, context.run_id)
-        index = write_index(home, context.run_id)
+        dbt_docs = publish_dbt_docs(dbt, home, context.run.run_id)
+        index = write_index(home, context.run.run_id)
         context.log.info(f"docs site: {index}")
         return dg.MaterializeResult(
             metadata={
