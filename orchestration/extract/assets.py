@@ -22,7 +22,7 @@ SOURCE_SNAPSHOT = dg.AssetKey(["extract", "source_snapshot"])
 # Extraction is not partitioned: sources are snapshots (drops, the demo) or incremental by their own
 # watermark (APIs, finance DB), and landing is idempotent. Partitioned landing would make every run,
 # the file-drop sensor's included, name a partition, because Dagster cannot run a partitioned asset
-# whose partitioned parents have no partition in the run (docs/operations in README).
+# whose partitioned parents have no partition in the run (README: "Operating it").
 EXTRACT_SCHEDULING = dict(retry_policy=extraction_retry, pool=WAREHOUSE_POOL)
 
 
