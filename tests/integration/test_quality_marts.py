@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.automation import latest_partition
 from orchestration.extract.assets import assets as extract_assets
 from orchestration.extract.assets import raw_asset_key
 from orchestration.quality.checks import CHECK_NAME, checks
@@ -24,6 +25,7 @@ def _run(home, drop) -> dg.ExecuteInProcessResult:
             "warehouse": WarehouseResource(home=str(home)),
             "dbt": dbt_resource(),
         },
+        partition_key=latest_partition(),  # dbt is daily-partitioned, as `salesalign run` runs it
         raise_on_error=False,
     )
 
