@@ -542,10 +542,11 @@ def reallocation_section(tables) -> Section:
         for r in df.itertuples()
     ]
     figure = IntervalChart(rows, "expected contribution margin gained per year", fmt=money).svg()
+    assumption = str(df.iloc[0].assumption)
     words = (
         "<p>Moving selling hours from over-invested to under-invested targets, largest return difference "
         "first "
-        f"(returns measured on {escape(_period(df))}). {_e(str(df.iloc[0].assumption)[:1].upper() + str(df.iloc[0].assumption)[1:])}.</p><ul>"
+        f"(returns measured on {escape(_period(df))}). {_e(assumption[:1].upper() + assumption[1:])}.</p><ul>"
         + "".join(
             f"<li>Move <b>{r.hours_per_year:,.0f} hours a year</b> from {escape(_label(r.from_target))} "
             f"({money(r.from_cm_per_selling_hour)}/h) to {escape(_label(r.to_target))} "
