@@ -11,6 +11,7 @@ steps never overlap and no step pays for a subprocess.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import warnings
@@ -167,11 +168,19 @@ def ensure_instance(dagster_home: Path) -> Path:
     path = dagster_home / "dagster.yaml"
     config = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
     merged = _merge_missing(config, INSTANCE_SETTINGS)
-    if merged != config or not path.exists():
-        path.write_text(
-            "# Written by salesalign (orchestration/automation.py): warehouse writers take turns.\n"
-            + yaml.safe_dump(merged, sort_keys=False)
-        )
+    # Two runs starting at once on a new home would both write the config and both create the
+    # instance's SQLite tables ("table runs already exists"): one at a time, under a file lock.
+    with (dagster_home / ".salesalign-instance.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if merged != config or not path.exists():
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(
+                "# Written by salesalign (orchestration/automation.py): warehouse writers take turns.\n"
+                + yaml.safe_dump(merged, sort_keys=False)
+            )
+            tmp.replace(path)
+        with dg.DagsterInstance.from_config(str(dagster_home)):
+            pass  # creates the run, event and schedule storage once
     return path
 
 
