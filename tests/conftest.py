@@ -6,7 +6,6 @@ import os
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,17 +26,10 @@ def small_drop(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_home(tmp_path_factory, small_drop) -> Path:
     """A SALESALIGN_HOME whose warehouse has the small drop landed in `raw.*` (read-only for tests)."""
-    from orchestration.extract.landing import ensure_raw_tables, land_batch
-    from orchestration.extract.sources import FileDropSource
-    from orchestration import contract
+    from integration.helpers_dbt import land_drop
 
     home = tmp_path_factory.mktemp("small-home")
-    source = FileDropSource(small_drop, "demo")
-    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        ensure_raw_tables(con)
-        for table in contract.TABLE_NAMES:
-            for batch in source.batches(table):
-                land_batch(con, batch, source.name)
+    land_drop(home, small_drop)
     return home
 
 

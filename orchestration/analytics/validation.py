@@ -141,18 +141,14 @@ def validate_lalonde(trim: TrimRule | None = None) -> dict:
 # ------------------------------------------------------------------ demo truth
 def build_demo_warehouse(scale: str, seed: int, home: Path) -> Path:
     """Generate the demo drop, land it into home/warehouse.duckdb and `dbt build` the marts."""
-    from orchestration import contract, demo
-    from orchestration.extract.landing import ensure_raw_tables, land_batch
+    from orchestration import demo
+    from orchestration.extract.landing import land_source
     from orchestration.extract.sources import FileDropSource
 
     drop = home / "drop"
     demo.generate(scale, seed, drop)
-    source = FileDropSource(drop, "demo")
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        ensure_raw_tables(con)
-        for table in contract.TABLE_NAMES:
-            for batch in source.batches(table):
-                land_batch(con, batch, source.name)
+        land_source(con, FileDropSource(drop, "demo"))
     env = {
         **os.environ,
         "SALESALIGN_HOME": str(home),

@@ -11,7 +11,7 @@ import dagster as dg
 
 from orchestration import contract
 from orchestration.automation import WAREHOUSE_POOL, extraction_retry, freshness
-from orchestration.extract.landing import LandingError, ensure_raw_tables, land_batch, preview, row_count
+from orchestration.extract.landing import LandingError, land_source, preview, row_count
 from orchestration.extract.sources import SourceError
 from orchestration.resources import SourceResource, WarehouseResource
 
@@ -74,17 +74,15 @@ def _landing_asset(table: contract.Table) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         src = source.build()
-        batches = src.batches(table.name)
         with warehouse.connect() as con:
-            ensure_raw_tables(con)
-            results = [land_batch(con, b, src.name) for b in batches]
+            results = land_source(con, src, [table.name])
             landed = [r for r in results if not r.skipped]
             for r in results:
                 if r.extra_columns:
                     context.log.warning(f"{r.file}: columns not in the contract were ignored: {r.extra_columns}")
             total = row_count(con, table.name)
             sample = preview(con, table.name, [r.load_id for r in landed])
-        if not batches:
+        if not results:
             context.log.warning(f"source {src.name} has no file for {table.name}: nothing landed")
         context.log.info(
             f"raw.{table.name}: {sum(r.rows for r in landed)} rows landed from {len(landed)} new file(s), "

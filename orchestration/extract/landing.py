@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration import contract
-from orchestration.extract.sources import Batch
+from orchestration.extract.sources import Batch, Source
 
 RAW_SCHEMA = "raw"
 LOADS = f"{RAW_SCHEMA}._loads"
@@ -178,3 +179,11 @@ def preview(con: duckdb.DuckDBPyConnection, table: str, load_ids: list[str], lim
 
 def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.{contract.table(table).name}").fetchone()[0]
+
+
+def land_source(
+    con: duckdb.DuckDBPyConnection, source: Source, tables: Iterable[str] = contract.TABLE_NAMES
+) -> list[LoadResult]:
+    """Land every batch the source has for `tables` (all contract tables by default), oldest first."""
+    ensure_raw_tables(con)
+    return [land_batch(con, batch, source.name) for table in tables for batch in source.batches(table)]

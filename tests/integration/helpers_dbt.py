@@ -46,13 +46,8 @@ def query(home: Path, sql: str) -> pd.DataFrame:
 
 def land_drop(home: Path, drop: Path) -> None:
     """Land every file of a drop not landed yet (landing skips files it has seen)."""
-    from orchestration import contract
-    from orchestration.extract.landing import ensure_raw_tables, land_batch
+    from orchestration.extract.landing import land_source
     from orchestration.extract.sources import FileDropSource
 
-    source = FileDropSource(drop, "demo")
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        ensure_raw_tables(con)
-        for table in contract.TABLE_NAMES:
-            for batch in source.batches(table):
-                land_batch(con, batch, source.name)
+        land_source(con, FileDropSource(drop, "demo"))

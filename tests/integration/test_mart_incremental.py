@@ -54,11 +54,11 @@ def write_day_two(drop) -> dict:
         con.execute("create table won2 as select * from o2 where stage = 'closed_won' and close_date = " + day)
         out = {
             "opportunities": "select * from o2",
-            "invoices": f"""select 'INV-D2-' || opportunity_id as invoice_id, opportunity_id, account_id,
+            "invoices": """select 'INV-D2-' || opportunity_id as invoice_id, opportunity_id, account_id,
                                    close_date as invoice_date, amount, currency from won2""",
-            "commissions": f"""select 'COM-D2-' || opportunity_id as commission_id, opportunity_id, owner_rep_id as rep_id,
+            "commissions": """select 'COM-D2-' || opportunity_id as commission_id, opportunity_id, owner_rep_id as rep_id,
                                       close_date as paid_date, cast(amount * 0.08 as decimal(18,2)) as amount, currency from won2""",
-            "activities": f"""select 'ACT-D2-' || opportunity_id || '-' || k as activity_id, opportunity_id, account_id,
+            "activities": """select 'ACT-D2-' || opportunity_id || '-' || k as activity_id, opportunity_id, account_id,
                                      owner_rep_id as rep_id, case when k = 1 then 'proof_of_concept' else 'call' end as activity_type,
                                      cast(close_date - 3 as timestamp) + interval 10 hour as started_at, 35 as duration_minutes
                               from (select * from o2 where is_closed), range(1, 3) as r(k)
@@ -71,7 +71,7 @@ def write_day_two(drop) -> dict:
                                  union all
                                  select account_id, month, cast(amount + 100 as decimal(18,2)), currency
                                  from (select * from cost_to_serve order by account_id, month limit 5)""",
-            "fx_rates": f"""select rate_date, currency, usd_per_unit * 1.01 as usd_per_unit from fx_rates
+            "fx_rates": """select rate_date, currency, usd_per_unit * 1.01 as usd_per_unit from fx_rates
                             where currency = 'EUR' and rate_date = (
                                 select min(close_date) from opportunities where is_won and currency = 'EUR')""",
             "rep_costs": """select rep_id, month, cast(loaded_cost_per_hour + 5 as decimal(18,2)) as loaded_cost_per_hour, currency

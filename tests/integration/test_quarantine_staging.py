@@ -6,8 +6,8 @@ import shutil
 from datetime import datetime
 
 import duckdb
-
 from integration.helpers_dbt import query, run_dbt
+
 from orchestration.quality.quarantine import QuarantinedRow, replace_quarantine
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from orchestration.extract import api
 from orchestration.extract.incremental import IncrementalSource
-from orchestration.extract.landing import ensure_raw_tables, land_batch
+from orchestration.extract.landing import land_source
 from orchestration.extract.profiles import load_profile
 from orchestration.extract.watermarks import WatermarkStore
 
@@ -221,10 +221,7 @@ def _source(crm: FakeCrm, home: Path, extractor, profile: str) -> IncrementalSou
 
 def _land(home: Path, source) -> None:
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        ensure_raw_tables(con)
-        for table in ("accounts", "opportunities", "contacts", "reps", "products"):
-            for batch in source.batches(table):
-                land_batch(con, batch, source.name)
+        land_source(con, source, ("accounts", "opportunities", "contacts", "reps", "products"))
 
 
 def _versions(home: Path, table: str, key: str) -> list[tuple]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from orchestration.extract.finance_db import FinanceDbError, FinanceDbExtractor
 from orchestration.extract.incremental import IncrementalSource
-from orchestration.extract.landing import ensure_raw_tables, land_batch
+from orchestration.extract.landing import land_source
 from orchestration.extract.profiles import parse_profile
 from orchestration.extract.watermarks import WatermarkStore
 
@@ -131,8 +131,7 @@ def _source(url: str, home: Path, page_size: int = 2) -> IncrementalSource:
 
 def _land(home: Path, source: IncrementalSource) -> list:
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        ensure_raw_tables(con)
-        return [land_batch(con, b, source.name) for t in ("invoices", "fx_rates") for b in source.batches(t)]
+        return land_source(con, source, ("invoices", "fx_rates"))
 
 
 def _rows(home: Path, sql: str) -> list[tuple]:
