@@ -106,7 +106,8 @@ def _print_summary(settings, result, elapsed: float) -> None:
     checks_passed = 0
     for event in result.all_events:
         if event.is_step_failure:
-            print(f"  failed step {event.step_key}: {_root_cause(event.step_failure_data.error)}", file=sys.stderr)
+            cause = _root_cause(event.step_failure_data.error)
+            print(f"  failed step {event.step_key}: {cause}", file=sys.stderr)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if evaluation.passed:
@@ -114,7 +115,8 @@ def _print_summary(settings, result, elapsed: float) -> None:
                 continue
             description = evaluation.description or evaluation.metadata.get("message") or ""
             print(
-                f"  check failed ({evaluation.severity.value.lower()}): {evaluation.asset_key.to_user_string()}"
+                f"  check failed ({evaluation.severity.value.lower()}): "
+                f"{evaluation.asset_key.to_user_string()}"
                 f" / {evaluation.check_name}: {getattr(description, 'value', description)}",
                 file=sys.stderr,
             )
@@ -190,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--path", help="the file drop folder for --source files")
     run.add_argument(
         "--profile",
-        help="mapping profile for a foreign export: salesforce, hubspot, maven or a YAML file (docs/sources.md)",
+        help="mapping profile for a foreign export: salesforce, hubspot, maven or a YAML file "
+        "(docs/sources.md)",
     )
     run.add_argument("--scale", default=None, help="demo preset (default: default)")
     run.add_argument("--seed", type=int, default=None, help="demo seed (default: 42)")

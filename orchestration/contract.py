@@ -130,7 +130,11 @@ TABLES: tuple[Table, ...] = (
             _c("region", "VARCHAR", "Territory region the rep sells into."),
             _c("hire_date", "DATE", "First day in the role.", nullable=False),
             _c("prior_industry_experience", "BOOLEAN", "Hiring profile: sold into the industry before."),
-            _c("previous_role", "VARCHAR", "Hiring profile: role before joining (sdr, account_manager, consultant, other)."),
+            _c(
+                "previous_role",
+                "VARCHAR",
+                "Hiring profile: role before joining (sdr, account_manager, consultant, other).",
+            ),
             _c("years_experience", "INTEGER", "Hiring profile: years of sales experience at hire."),
             _c("quota", MONEY, "Annual bookings quota in USD."),
             _c("is_active", "BOOLEAN", "Still employed at export time.", nullable=False),
@@ -262,7 +266,8 @@ TABLES: tuple[Table, ...] = (
             _key("product_id", "Product."),
             _c("valid_from", "DATE", "First day the rate applies.", nullable=False),
             _c("valid_to", "DATE", "Last day the rate applies (null = open-ended)."),
-            _c("cogs_rate", "DOUBLE", "COGS as a fraction of net invoiced revenue, in [0, 1].", nullable=False),
+            _c("cogs_rate", "DOUBLE", "COGS as a fraction of net invoiced revenue, in [0, 1].",
+               nullable=False),
         ),
         ("product_id", "valid_from"),
         {"product_id": ("products", "product_id")},
@@ -274,7 +279,8 @@ TABLES: tuple[Table, ...] = (
         (
             _key("rep_id", "Rep."),
             _c("month", "DATE", "First day of the month.", nullable=False),
-            _c("loaded_cost_per_hour", MONEY, "Salary, benefits and overhead per working hour.", nullable=False),
+            _c("loaded_cost_per_hour", MONEY, "Salary, benefits and overhead per working hour.",
+               nullable=False),
             _c("currency", "VARCHAR", "ISO 4217 currency.", nullable=False),
         ),
         ("rep_id", "month"),
@@ -369,6 +375,7 @@ def to_markdown() -> str:
         lines += ["", "| column | type | null | description |", "|---|---|---|---|"]
         for c in t.columns:
             flags = "PII. " if c.pii else ""
-            lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {flags}{c.description} |")
+            null = "yes" if c.nullable else "no"
+            lines.append(f"| `{c.name}` | {c.type} | {null} | {flags}{c.description} |")
         lines.append("")
     return "\n".join(lines)

@@ -79,7 +79,9 @@ def _landing_asset(table: contract.Table) -> dg.AssetsDefinition:
             landed = [r for r in results if not r.skipped]
             for r in results:
                 if r.extra_columns:
-                    context.log.warning(f"{r.file}: columns not in the contract were ignored: {r.extra_columns}")
+                    context.log.warning(
+                        f"{r.file}: columns not in the contract were ignored: {r.extra_columns}"
+                    )
             total = row_count(con, table.name)
             sample = preview(con, table.name, [r.load_id for r in landed])
         if not results:

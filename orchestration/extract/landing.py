@@ -98,7 +98,8 @@ def _check_conversions(con: duckdb.DuckDBPyConnection, batch: Batch, source_type
         return
     bad = [f"(TRY_CAST({c.name} AS {c.type}) IS NULL AND {c.name} IS NOT NULL)" for c in needs_cast]
     failing = ", ".join(
-        f"CASE WHEN {b} THEN '{c.name}=' || CAST({c.name} AS VARCHAR) END" for c, b in zip(needs_cast, bad)
+        f"CASE WHEN {b} THEN '{c.name}=' || CAST({c.name} AS VARCHAR) END"
+        for c, b in zip(needs_cast, bad, strict=True)
     )
     rows = con.execute(
         f"""SELECT _row, concat_ws('; ', {failing}) FROM (
@@ -171,10 +172,11 @@ def preview(con: duckdb.DuckDBPyConnection, table: str, load_ids: list[str], lim
         return []
     ids = ", ".join(quote(i) for i in load_ids)
     cur = con.execute(
-        f"SELECT {cols} FROM {RAW_SCHEMA}.{table} WHERE _load_id IN ({ids}) ORDER BY _load_id, _source_row LIMIT {limit}"
+        f"SELECT {cols} FROM {RAW_SCHEMA}.{table} WHERE _load_id IN ({ids}) "
+        f"ORDER BY _load_id, _source_row LIMIT {limit}"
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
