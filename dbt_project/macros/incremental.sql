@@ -50,3 +50,13 @@
     select {{ columns | join(', ') }} from {{ relation }}
     {%- endif %}
 {%- endmacro %}
+
+{#- Keys of `relation` whose rows landed after the model's watermark or, given `rate_date`, whose
+    FX rate on that date changed. Needs the CTEs `watermark` (loaded_through) and `changed_fx`. -#}
+{% macro changed_keys(key, relation, rate_date=none) -%}
+    select {{ key }} from {{ relation }}
+    where _loaded_at > (select loaded_through from watermark)
+    {%- if rate_date %}
+        or {{ rate_date }} in (select rate_date from changed_fx)
+    {%- endif %}
+{%- endmacro %}

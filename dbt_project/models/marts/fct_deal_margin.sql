@@ -50,20 +50,13 @@ changed_bookings as (
 changed_deals as (
     select opportunity_id from changed_bookings
     union
-    select opportunity_id from {{ ref('stg_crm__activities') }}
-    where _loaded_at > (select loaded_through from watermark)
+    {{ changed_keys('opportunity_id', ref('stg_crm__activities')) }}
     union
-    select opportunity_id from {{ ref('stg_finance__invoices') }}
-    where _loaded_at > (select loaded_through from watermark)
-        or invoice_date in (select rate_date from changed_fx)
+    {{ changed_keys('opportunity_id', ref('stg_finance__invoices'), 'invoice_date') }}
     union
-    select opportunity_id from {{ ref('stg_finance__credit_notes') }}
-    where _loaded_at > (select loaded_through from watermark)
-        or credit_date in (select rate_date from changed_fx)
+    {{ changed_keys('opportunity_id', ref('stg_finance__credit_notes'), 'credit_date') }}
     union
-    select opportunity_id from {{ ref('stg_finance__commissions') }}
-    where _loaded_at > (select loaded_through from watermark)
-        or paid_date in (select rate_date from changed_fx)
+    {{ changed_keys('opportunity_id', ref('stg_finance__commissions'), 'paid_date') }}
     union
     select a.opportunity_id
     from {{ ref('stg_crm__activities') }} as a
@@ -89,12 +82,9 @@ changed_accounts as (
     select account_id from {{ this }}
     where opportunity_id in (select opportunity_id from changed_bookings)
     union
-    select account_id from {{ ref('stg_finance__cost_to_serve') }}
-    where _loaded_at > (select loaded_through from watermark)
-        or month in (select rate_date from changed_fx)
+    {{ changed_keys('account_id', ref('stg_finance__cost_to_serve'), 'month') }}
     union
-    select account_id from {{ ref('stg_crm__accounts') }}
-    where _loaded_at > (select loaded_through from watermark)
+    {{ changed_keys('account_id', ref('stg_crm__accounts')) }}
 ),
 
 coverage_changed as (
