@@ -1,7 +1,7 @@
 """Dagster asset checks that run the GX suites on every landed batch (dagster-ge does not support GX 1.x).
 
 One check, `great_expectations`, per raw table on its landing asset `raw/<table>`, and one per
-mart with a suite (`marts/fct_deal_margin`), blocking what reads the mart. It validates the
+mart (`marts/<mart>`, every mart in `quality.marts.MARTS`), blocking what reads the mart. It validates the
 loads that the latest materialisation of the asset landed (its `load_ids` metadata; if there is
 none, the newest load in `raw._loads`). The check is `blocking` when the table's suites hold a
 blocking `fail_batch` expectation, so a failure stops the downstream dbt models in the same run.

@@ -2,7 +2,9 @@
 
 As for raw batches, DuckDB computes the facts (identity gaps, key counts, totals against staging)
 and the suites in `expectations/expectations/marts/` judge them. Marts are validated whole, in
-chunks; a mart has one row per deal, never one per activity.
+chunks; a mart has at most one row per opportunity, never one per activity. Every mart has a
+`rows` suite (keys, ranges, identities on computed `_` columns) and a `totals` suite (one row of
+reconciliation figures against staging or the other marts).
 """
 
 from __future__ import annotations
@@ -27,6 +29,49 @@ class MartSpec:
 
 def _gap(column: str, formula: str) -> str:
     return f"CAST(m.{column} AS DOUBLE) - CAST({formula} AS DOUBLE)"
+
+
+def _flag(condition: str) -> str:
+    """1 where the condition holds (a broken rule), else 0: the suite expects 0."""
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+def _ratio(numerator: str, denominator: str) -> str:
+    return f"CAST({numerator} AS DOUBLE) / nullif(CAST({denominator} AS DOUBLE), 0)"
+
+
+def _performance(model: str, key: str, grain: str, dimension: str) -> MartSpec:
+    """mart_segment_performance / mart_rep_performance: one row per <grain> and close month,
+    summed from fct_deal_margin; the totals must add back up to the fact."""
+    return MartSpec(
+        key=(key,),
+        derived={
+            "_key_occurrences": f"count(*) OVER (PARTITION BY m.{key})",
+            "_deal_count_gap": "m.deals_closed - m.deals_won - m.deals_lost",
+            "_win_rate_gap": "m.win_rate - CAST(m.deals_won AS DOUBLE) / nullif(m.deals_closed, 0)",
+            # each deal's identity holds to the cent, so the month's sum holds to a cent per deal
+            "_contribution_margin_gap_per_deal": f"""({_gap(
+                "contribution_margin", "m.gross_margin - m.selling_cost - m.allocated_cost_to_serve"
+            )}) / nullif(m.deals_closed, 0)""",
+        },
+        totals_sql=f"""
+            WITH mart AS (SELECT count(*) AS n, sum(deals_closed) AS deals, sum(net_bookings) AS bookings,
+                                 sum(net_revenue) AS revenue, sum(contribution_margin) AS cm,
+                                 sum(selling_hours) AS hours
+                          FROM marts.{model}),
+            fact AS (SELECT count(*) AS deals, sum(net_bookings) AS bookings, sum(net_revenue) AS revenue,
+                            sum(contribution_margin) AS cm, sum(selling_minutes) / 60.0 AS hours
+                     FROM marts.fct_deal_margin),
+            missing AS (SELECT count(DISTINCT {grain}) AS n FROM marts.{model}
+                        WHERE {grain} NOT IN (SELECT {grain} FROM marts.{dimension}))
+            SELECT mart.n AS rows, {_ratio("mart.deals", "fact.deals")} AS deals_to_fct_deal_margin,
+                   CAST(mart.bookings - fact.bookings AS DOUBLE) AS net_bookings_gap,
+                   CAST(mart.revenue - fact.revenue AS DOUBLE) AS net_revenue_gap,
+                   CAST(mart.cm - fact.cm AS DOUBLE) AS contribution_margin_gap,
+                   {_ratio("mart.hours", "fact.hours")} AS selling_hours_to_fct_deal_margin,
+                   missing.n AS {grain}s_missing_from_{dimension}
+            FROM mart, fact, missing""",
+    )
 
 
 MARTS: dict[str, MartSpec] = {
@@ -57,6 +102,72 @@ MARTS: dict[str, MartSpec] = {
                        AS invoiced_revenue_to_net_bookings
             FROM mart, closed, invoiced""",
     ),
+    "fct_opportunities": MartSpec(
+        key=("opportunity_id",),
+        derived={
+            "_key_occurrences": "count(*) OVER (PARTITION BY m.opportunity_id)",
+            "_won_but_not_closed": _flag("m.is_won AND NOT m.is_closed"),
+            "_stage_contradicts_outcome": _flag(
+                "(m.stage = 'closed_won') <> (m.outcome = 'won') "
+                "OR (m.stage = 'closed_lost') <> (m.outcome = 'lost')"
+            ),
+            "_deal_above_list": _gap("deal_amount", "m.list_amount"),
+        },
+        # Every staged opportunity once; its closed deals are exactly fct_deal_margin's.
+        totals_sql=f"""
+            WITH mart AS (SELECT count(*) AS n, count(*) FILTER (WHERE is_closed) AS closed
+                          FROM marts.fct_opportunities),
+            staged AS (SELECT count(*) AS n FROM staging.stg_crm__opportunities),
+            fact AS (SELECT count(*) AS n FROM marts.fct_deal_margin)
+            SELECT mart.n AS rows, {_ratio("mart.n", "staged.n")} AS opportunities_to_staging,
+                   {_ratio("mart.closed", "fact.n")} AS closed_to_fct_deal_margin
+            FROM mart, staged, fact""",
+    ),
+    "dim_accounts": MartSpec(
+        key=("account_id",),
+        derived={
+            "_key_occurrences": "count(*) OVER (PARTITION BY m.account_id)",
+            "_customer_flag_contradicts_won_deals": _flag("m.is_customer <> (m.won_deals > 0)"),
+        },
+        totals_sql=f"""
+            WITH mart AS (SELECT count(*) AS n, sum(won_deals) AS won FROM marts.dim_accounts),
+            staged AS (SELECT count(*) AS n FROM staging.stg_crm__accounts),
+            won AS (SELECT count(*) AS n FROM marts.fct_opportunities WHERE is_won)
+            SELECT mart.n AS rows, {_ratio("mart.n", "staged.n")} AS accounts_to_staging,
+                   {_ratio("mart.won", "won.n")} AS won_deals_to_fct_opportunities
+            FROM mart, staged, won""",
+    ),
+    "dim_reps": MartSpec(
+        key=("rep_id",),
+        derived={
+            "_key_occurrences": "count(*) OVER (PARTITION BY m.rep_id)",
+            "_manages_self": _flag("m.manager_id = m.rep_id"),
+        },
+        totals_sql=f"""
+            WITH mart AS (SELECT count(*) AS n FROM marts.dim_reps),
+            staged AS (SELECT count(*) AS n FROM staging.stg_crm__reps),
+            missing AS (SELECT count(DISTINCT rep_id) AS n FROM marts.fct_opportunities
+                        WHERE rep_id NOT IN (SELECT rep_id FROM marts.dim_reps))
+            SELECT mart.n AS rows, {_ratio("mart.n", "staged.n")} AS reps_to_staging,
+                   missing.n AS deal_reps_missing_from_dim_reps
+            FROM mart, staged, missing""",
+    ),
+    "dim_segments": MartSpec(
+        key=("segment_id",),
+        derived={"_key_occurrences": "count(*) OVER (PARTITION BY m.segment_id)"},
+        totals_sql=f"""
+            WITH mart AS (SELECT count(*) AS n, sum(account_count) AS accounts FROM marts.dim_segments),
+            accounts AS (SELECT count(*) AS n FROM marts.dim_accounts),
+            missing AS (SELECT count(DISTINCT segment_id) AS n FROM marts.dim_accounts
+                        WHERE segment_id NOT IN (SELECT segment_id FROM marts.dim_segments))
+            SELECT mart.n AS rows, {_ratio("mart.accounts", "accounts.n")} AS account_count_to_dim_accounts,
+                   missing.n AS account_segments_missing_from_dim_segments
+            FROM mart, accounts, missing""",
+    ),
+    "mart_segment_performance": _performance(
+        "mart_segment_performance", "segment_month_id", "segment_id", "dim_segments"
+    ),
+    "mart_rep_performance": _performance("mart_rep_performance", "rep_month_id", "rep_id", "dim_reps"),
 }
 
 

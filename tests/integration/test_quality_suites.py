@@ -15,9 +15,11 @@ from orchestration.quality import frames, validate_raw_batch
 from orchestration.quality.checks import CHECK_NAME
 from orchestration.quality.checks import raw_checks as checks
 from orchestration.quality.gx_context import EXPECTATIONS_DIR
+from orchestration.quality.marts import MARTS
 from orchestration.quality.quarantine import TABLE as QUARANTINE
 from orchestration.resources import SourceResource, WarehouseResource
 
+ROOT = EXPECTATIONS_DIR.parent
 SUITES = sorted((EXPECTATIONS_DIR / "expectations").rglob("*.json"))
 NATIVE_SEVERITY = {"blocking": "critical", "warning": "warning"}
 
@@ -26,10 +28,14 @@ def _suite(path):
     return json.loads(path.read_text())
 
 
-def test_every_raw_table_has_its_suites_validation_definitions_and_checkpoints():
+def test_every_raw_table_and_mart_has_its_suites_validation_definitions_and_checkpoints():
     names = {_suite(p)["name"] for p in SUITES}
     for t in contract.TABLE_NAMES:
         assert {f"raw.{t}.schema", f"raw.{t}.rows", f"raw.{t}.batch"} <= names, t
+    mart_models = sorted(p.stem for p in (ROOT / "dbt_project" / "models" / "marts").glob("*.sql"))
+    assert len(mart_models) == 7 and sorted(MARTS) == mart_models
+    for m in mart_models:
+        assert {f"marts.{m}.rows", f"marts.{m}.totals"} <= names, m
     for name in names:
         assert (EXPECTATIONS_DIR / "validation_definitions" / f"{name}.json").exists(), name
         checkpoint = json.loads((EXPECTATIONS_DIR / "checkpoints" / f"{name}.json").read_text())
@@ -68,9 +74,10 @@ def test_checks_are_registered_on_every_landing_asset(monkeypatch, tmp_path):
         key = dg.AssetCheckKey(raw_asset_key(t), CHECK_NAME)
         assert key in graph.asset_check_keys, key
         assert graph.get_check_spec(key).blocking, key  # every raw suite holds a blocking expectation
-    mart_check = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_deal_margin"]), CHECK_NAME)
-    assert mart_check in graph.asset_check_keys
-    assert graph.get_check_spec(mart_check).blocking
+    for m in MARTS:
+        mart_check = dg.AssetCheckKey(dg.AssetKey(["marts", m]), CHECK_NAME)
+        assert mart_check in graph.asset_check_keys, mart_check
+        assert graph.get_check_spec(mart_check).blocking, mart_check
 
 
 def test_clean_small_demo_passes_every_suite(small_drop, tmp_path):
