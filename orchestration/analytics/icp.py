@@ -133,7 +133,11 @@ ICP_VALIDATION_COLUMNS = {
 
 def segment_key(frame: pd.DataFrame, dims: tuple[str, ...]) -> pd.Series:
     """``dim1|dim2|...`` (equals the marts' segment_id for industry, size_band, region)."""
-    return frame[list(dims)].astype("string").fillna("unknown").agg("|".join, axis=1)
+    parts = [frame[d].astype("string").fillna("unknown") for d in dims]
+    key = parts[0]
+    for part in parts[1:]:  # vectorised concatenation (a row-wise join took 90 s at 1M deals)
+        key = key + "|" + part
+    return key.astype("str").rename(None)
 
 
 def account_outcomes(deals: pd.DataFrame) -> pd.DataFrame:
