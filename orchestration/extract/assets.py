@@ -11,7 +11,13 @@ import dagster as dg
 
 from orchestration import contract
 from orchestration.automation import WAREHOUSE_POOL, extraction_retry, freshness
-from orchestration.extract.landing import LandingError, land_source, preview, row_count
+from orchestration.extract.landing import (
+    FileChangedError,
+    LandingError,
+    land_source,
+    preview,
+    row_count,
+)
 from orchestration.extract.sources import SourceError
 from orchestration.resources import SourceResource, WarehouseResource
 
@@ -27,12 +33,15 @@ EXTRACT_SCHEDULING = dict(retry_policy=extraction_retry, pool=WAREHOUSE_POOL)
 
 
 def fail_fast_on_data_errors(fn: Callable) -> Callable:
-    """A value outside the contract or a missing drop is not transient: fail without retrying."""
+    """A value outside the contract or a missing drop is not transient: fail without retrying.
+    A file that changed while it was landed (still being copied) is: the retry policy applies."""
 
     @wraps(fn)
     def _wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except FileChangedError as exc:  # a file still being copied: the retry lands it once stable
+            raise dg.Failure(description=str(exc), allow_retries=True) from exc
         except (LandingError, SourceError) as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
 

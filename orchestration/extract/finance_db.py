@@ -118,6 +118,7 @@ class FinanceDbExtractor:
             return
         changed, key = table.c[spec["changed_at"]], table.c[spec["id"]]
         self._version_columns = (spec["id"], spec["changed_at"])
+        self._check_keyset(obj, changed, key, mark)
         query = query.order_by(changed, key).limit(self.page_size)
         position = None  # (changed_at, id) of the last row read: keyset paging, no OFFSET
         while True:
@@ -133,6 +134,30 @@ class FinanceDbExtractor:
             position = (rows[-1][spec["changed_at"]], rows[-1][spec["id"]])
             if len(rows) < self.page_size:
                 return
+
+    def _check_keyset(self, obj: str, changed: sa.Column, key: sa.Column, mark: Watermark) -> None:
+        """Keyset paging reads every row exactly once only if (changed_at, id) is non-null and unique:
+        a NULL is never read, and a repeated pair split by a page boundary loses a row. Such a table
+        fails before any page is read (the watermark does not move)."""
+        nulls = sa.select(sa.func.count()).select_from(changed.table)
+        nulls = nulls.where(sa.or_(changed.is_(None), key.is_(None)))
+        [[count]] = [list(r.values()) for r in list(self._run(nulls, obj))[0]]
+        if count:
+            raise FinanceDbError(
+                f"{obj}: {count} row(s) with a NULL {changed.name} or {key.name}; incremental paging by "
+                f"({changed.name}, {key.name}) cannot read them: nothing of {obj} was extracted"
+            )
+        n = sa.func.count().label("n")
+        dupes = sa.select(key, changed, n).group_by(key, changed).having(sa.func.count() > 1)
+        if mark.changed_at:
+            dupes = dupes.where(changed >= self._bind_value(changed, mark.changed_at))
+        [rows] = list(self._run(dupes.order_by(changed, key).limit(3), obj))
+        if rows:
+            shown = "; ".join(f"{key.name}={r[key.name]} at {r[changed.name]} x{r['n']}" for r in rows)
+            raise FinanceDbError(
+                f"{obj}: ({changed.name}, {key.name}) is not unique ({shown}); incremental paging needs "
+                f"one row per id and change time: nothing of {obj} was extracted"
+            )
 
     def _bind_value(self, column: sa.Column, iso: str):
         moment = parse_ts(iso).replace(tzinfo=None)

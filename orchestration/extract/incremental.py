@@ -96,8 +96,12 @@ class IncrementalSource:
                 if not incremental:
                     snapshot += records
                     continue
-                versions = [self.extractor.record_version(r) for r in records]
-                new = [(r, v) for r, v in zip(records, versions, strict=True) if not mark.already_seen(*v)]
+                new, in_page = [], set()
+                for r in records:  # a version already written, or repeated within this page, lands once
+                    v = self.extractor.record_version(r)
+                    if v not in in_page and not mark.already_seen(*v):
+                        in_page.add(v)
+                        new.append((r, v))
                 if not new:
                     continue
                 self._write(folder / f"{mark.pages + 1:06d}.jsonl", _jsonl([r for r, _ in new]))

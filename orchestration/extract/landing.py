@@ -8,11 +8,24 @@ new drop appends. A load is one transaction: an interrupted load leaves no parti
 Files are read by DuckDB itself (never through pandas), so a 20M-row batch streams through.
 Values that do not fit the contract type stop the load with an error naming the file, the row
 and the column; nothing is silently coerced to null.
+
+CSV files are UTF-8 (a byte-order mark is allowed) with a header row; the header decides the
+delimiter (`,` `;` tab or `|`, whichever splits it into the most columns) and every row must have
+as many fields as the header: a short row (a truncated last line), a long row, an unterminated
+quote or a byte that is not UTF-8 stops the load naming the file, the row and, where it can, the
+column. Nothing is guessed from the data rows (DuckDB's sniffer, given a truncated last line, can
+read the whole file as one column or take a data row for the header).
+
+A file that changes while it is landed (still being copied) is rolled back: `FileChangedError`
+names it, nothing of it is landed, and a later attempt lands it whole once it is stable.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +43,15 @@ LOADS = f"{RAW_SCHEMA}._loads"
 
 class LandingError(Exception):
     """A batch cannot be landed; the message names the file and, where known, row and column."""
+
+
+class FileChangedError(LandingError):
+    """The file changed while it was being landed (still being copied): nothing of it was landed."""
+
+
+CSV_DELIMITERS = (",", ";", "\t", "|")
+MAX_CSV_LINE = 64 << 20  # bytes; DuckDB's default (2 MB) rejects a row with a 3 MB text field
+MESSAGE_CHARS = 300  # DuckDB quotes the offending line in its errors: keep messages readable
 
 
 @dataclass(frozen=True)
@@ -69,15 +91,97 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _short(text: str, limit: int = MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
+def csv_header(path: Path) -> tuple[str, list[str]]:
+    """(delimiter, column names) from the header row of a contract CSV (UTF-8, optional BOM)."""
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise LandingError(f"{path}: the file is UTF-16 encoded; contract CSV files are UTF-8")
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LandingError(
+            f"{path}: row 0 (the header) is not UTF-8 (byte {line[exc.start]:#04x} at offset {exc.start}); "
+            "save the file as UTF-8, or map it with a profile that sets csv.encoding"
+        ) from None
+    if not text.strip():
+        raise LandingError(f"{path}: row 0 (the header) is blank; contract CSV files start with a header row")
+    delimiter = max(CSV_DELIMITERS, key=lambda d: len(next(csv.reader([text], delimiter=d))))  # tie: ","
+    names = [n.strip() for n in next(csv.reader([text], delimiter=delimiter))]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise LandingError(f"{path}: row 0 (the header) names column(s) {', '.join(repeated)} more than once")
+    return delimiter, names
+
+
 def reader_sql(batch: Batch) -> str:
     """A DuckDB table expression reading the batch. CSV is read as text so casting is ours."""
     if batch.format == "parquet":
         return f"read_parquet({quote(batch.path)})"
     if batch.format == "csv":
-        return f"read_csv({quote(batch.path)}, header = true, all_varchar = true)"
+        delimiter, names = csv_header(batch.path)
+        columns = "{" + ", ".join(f"{quote(n)}: 'VARCHAR'" for n in names) + "}"
+        return (
+            f"read_csv({quote(batch.path)}, header = true, auto_detect = false, columns = {columns}, "
+            f"delim = {quote(delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
+            f"null_padding = false, encoding = 'utf-8', max_line_size = {MAX_CSV_LINE})"
+        )
     if batch.format == "jsonl":
         return f"read_json({quote(batch.path)}, format = 'newline_delimited')"
     raise LandingError(f"{batch.path}: unsupported format {batch.format!r}")
+
+
+def read_error(batch: Batch, exc: Exception) -> LandingError:
+    """A LandingError for a file DuckDB could not read: file, row and (where known) column for CSV."""
+    text = str(exc)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    if batch.format != "csv" or not line:
+        return LandingError(f"{batch.path}: cannot be read as {batch.format}: {_short(text.splitlines()[0])}")
+    row = int(line.group(1)) - 1
+    _, names = csv_header(batch.path)
+    original = re.search(r"Original Line: ?(.*)", text)
+    original = original.group(1) if original else ""
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    where = ""
+    delimiter = csv_header(batch.path)[0]
+    others = [d for d in CSV_DELIMITERS if d != delimiter and d in original]
+    if fields and int(fields.group(2)) == 1 and others:
+        why = (
+            f"the row has 1 of the header's {len(names)} fields: the rows are delimited by {others[0]!r}, "
+            f"the header by {delimiter!r}"
+        )
+    elif fields and int(fields.group(2)) < int(fields.group(1)):
+        found = int(fields.group(2))
+        where = f", column {names[found]}"
+        why = (
+            f"the row has {found} of the header's {len(names)} fields, nothing for "
+            f"{', '.join(names[found:])} (a truncated last line, or a file still being copied?)"
+        )
+    elif fields:
+        why = (
+            f"the row has {fields.group(2)} fields, the header {fields.group(1)} (an unquoted delimiter "
+            "in a value, or rows written with another delimiter than the header?)"
+        )
+    elif "unterminated quote" in text:
+        opened = len(next(csv.reader([original], delimiter=csv_header(batch.path)[0]), [""]))
+        where = f", column {names[min(opened, len(names)) - 1]}" if names else ""
+        why = "a quoted value is never closed (a truncated file, or a file still being copied?)"
+    elif "unicode" in text.lower() or "utf-8" in text.lower():
+        why = "the row is not UTF-8; save the file as UTF-8, or map it with a profile that sets csv.encoding"
+    elif "line size" in text.lower():
+        why = f"the row is longer than {MAX_CSV_LINE} bytes"
+    else:
+        why = _short(text.splitlines()[0])
+    return LandingError(
+        f"{batch.path}: row {row} (header is row 0){where}: {why}; nothing of the file was landed"
+    )
 
 
 def _source_columns(con: duckdb.DuckDBPyConnection, batch: Batch) -> dict[str, str]:
@@ -86,8 +190,13 @@ def _source_columns(con: duckdb.DuckDBPyConnection, batch: Batch) -> dict[str, s
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(batch)}").fetchall()
     except duckdb.Error as exc:
-        raise LandingError(f"{batch.path}: cannot be read as {batch.format}: {exc}") from exc
+        raise read_error(batch, exc) from None
     return {name: type_ for name, type_, *_ in rows}
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _check_conversions(con: duckdb.DuckDBPyConnection, batch: Batch, source_types: dict[str, str]) -> None:
@@ -101,15 +210,18 @@ def _check_conversions(con: duckdb.DuckDBPyConnection, batch: Batch, source_type
         f"CASE WHEN {b} THEN '{c.name}=' || CAST({c.name} AS VARCHAR) END"
         for c, b in zip(needs_cast, bad, strict=True)
     )
-    rows = con.execute(
-        f"""SELECT _row, concat_ws('; ', {failing}) FROM (
-              SELECT row_number() OVER () AS _row, * FROM {reader_sql(batch)})
-            WHERE {' OR '.join(bad)} ORDER BY _row LIMIT 5"""
-    ).fetchall()
+    try:
+        rows = con.execute(
+            f"""SELECT _row, concat_ws('; ', {failing}) FROM (
+                  SELECT row_number() OVER () AS _row, * FROM {reader_sql(batch)})
+                WHERE {' OR '.join(bad)} ORDER BY _row LIMIT 5"""
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise read_error(batch, exc) from None
     if rows:
         types = {c.name: c.type for c in needs_cast}
         detail = "; ".join(
-            f"row {r} (header is row 0): {v} does not fit {types[v.split('=')[0]]}"
+            f"row {r} (header is row 0): {_short(v, 120)} does not fit {types[v.split('=')[0]]}"
             for r, vals in rows
             for v in vals.split("; ")
         )
@@ -121,6 +233,7 @@ def land_batch(
 ) -> LoadResult:
     """Land one batch into `raw.<table>`; skip it if this exact file was landed before."""
     table = contract.table(batch.table)
+    stat = _stat(batch.path)
     sha = file_sha256(batch.path)
     landed = con.execute(
         f"SELECT load_id FROM {LOADS} WHERE table_name = ? AND file_sha256 = ?", [table.name, sha]
@@ -130,12 +243,13 @@ def land_batch(
 
     source_types = _source_columns(con, batch)
     missing = [c for c in table.column_names if c not in source_types]
+    extra = tuple(c for c in source_types if c not in table.column_names)
     if missing:
+        hint = f"; not in the contract: {', '.join(extra)} (renamed?)" if extra else ""
         raise LandingError(
             f"{batch.path}: missing column(s) {', '.join(missing)} required by the raw contract "
-            f"for {table.name} (found: {', '.join(source_types)})"
+            f"for {table.name} (found: {', '.join(source_types)}){hint}"
         )
-    extra = tuple(c for c in source_types if c not in table.column_names)
     _check_conversions(con, batch, source_types)
 
     load_id = uuid.uuid4().hex
@@ -144,18 +258,27 @@ def land_batch(
     select = ", ".join(f"CAST({c.name} AS {c.type})" for c in table.columns)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            f"""INSERT INTO {RAW_SCHEMA}.{table.name} ({target})
-                SELECT {select}, $load_id, $source, $file, row_number() OVER (), $loaded_at
-                FROM {reader_sql(batch)}""",
-            {"load_id": load_id, "source": source, "file": str(batch.path), "loaded_at": loaded_at},
-        )
+        try:
+            con.execute(
+                f"""INSERT INTO {RAW_SCHEMA}.{table.name} ({target})
+                    SELECT {select}, $load_id, $source, $file, row_number() OVER (), $loaded_at
+                    FROM {reader_sql(batch)}""",
+                {"load_id": load_id, "source": source, "file": str(batch.path), "loaded_at": loaded_at},
+            )
+        except duckdb.Error as exc:
+            raise read_error(batch, exc) from None
         rows = con.execute(
             f"SELECT count(*) FROM {RAW_SCHEMA}.{table.name} WHERE _load_id = ?", [load_id]
         ).fetchone()[0]
+        now_stat = _stat(batch.path) if batch.path.exists() else (-1, -1)
+        if now_stat != stat:
+            raise FileChangedError(
+                f"{batch.path}: the file changed while it was being landed ({stat[0]} -> {now_stat[0]} "
+                "bytes; still being copied?): nothing of it was landed; it lands whole once it is stable"
+            )
         con.execute(
             f"INSERT INTO {LOADS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [load_id, table.name, source, str(batch.path), sha, batch.path.stat().st_size, rows, loaded_at],
+            [load_id, table.name, source, str(batch.path), sha, stat[0], rows, loaded_at],
         )
         con.execute("COMMIT")
     except Exception:

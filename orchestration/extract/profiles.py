@@ -392,11 +392,16 @@ def _value_sql(f: FieldSpec, as_of: str | None, columns: set[str]) -> str:
         whens = " ".join(
             f"WHEN CAST({sql} AS VARCHAR) = {literal(str(k))} THEN {literal(v)}" for k, v in f.map.items()
         )
-        otherwise = {
-            "keep": sql,
-            "null": "NULL",
-            "error": f"error('unmapped value ' || CAST({sql} AS VARCHAR))",
-        }
+        source = f"column {f.arg}" if f.kind == "column" else f"the {f.kind} of {f.name}"
+        # names the file, the row and the column (`_file` and `_row` are columns of every input)
+        unmapped = (
+            "error(_file || ' row ' || CAST(_row AS VARCHAR) || "
+            + literal(f" (header is row 0), {source}: unmapped value ")
+            + f" || CAST({sql} AS VARCHAR) || "
+            + literal(f" (not in the map for {f.name}; map_default: error)")
+            + ")"
+        )
+        otherwise = {"keep": sql, "null": "NULL", "error": unmapped}
         sql = f"CASE WHEN {sql} IS NULL THEN NULL {whens} ELSE {otherwise[f.map_default]} END"
     if f.format == "iso8601":  # 2024-01-05T10:11:12.000+0000 / ...Z / ...+02:00 -> naive UTC
         sql = f"timezone('UTC', CAST(CAST({sql} AS VARCHAR) AS TIMESTAMPTZ))"
@@ -520,8 +525,9 @@ def materialise(drop: Path, profile: Profile, out_dir: Path) -> dict[str, Mapped
             try:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE mapped AS {sql}")
             except duckdb.Error as exc:
+                detail = str(exc).removeprefix("Invalid Input Error: ").splitlines()[0][:500]
                 raise ProfileError(
-                    f"profile {profile.name}, table {key} (from {', '.join(map(str, files))}): {exc}"
+                    f"profile {profile.name}, table {key} (from {', '.join(map(str, files))}): {detail}"
                 ) from exc
             _check_casts(con, "mapped", table, profile)
             cols = ", ".join(

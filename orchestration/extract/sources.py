@@ -43,12 +43,25 @@ class SourceError(Exception):
     """A source is missing or malformed; the message names the file or folder."""
 
 
+def is_data_file(path: Path) -> bool:
+    """A file a drop delivers, not one still being written: hidden (`.accounts.csv.swp`, rsync's
+    `.accounts.parquet.Xy12`), Office lock (`~$accounts.csv`) and partial-download names
+    (`accounts.csv.part`, `.tmp`, `.crdownload`: their suffix is not a data format) never are."""
+    return (
+        path.is_file()
+        and not path.name.startswith((".", "~"))
+        and path.suffix.lower() in FORMATS
+    )
+
+
 @dataclass
 class FileDropSource:
     """A folder with one file per contract table (`accounts.parquet`, `invoices.csv`, ...).
 
     A table may also be a sub-folder of files (`activities/2025-01-01.parquet`, ...), landed in
-    name order: that is how incremental drops arrive.
+    name order: that is how incremental drops arrive. Only `<table>.<format>` names count: a
+    temporary or partial file (`accounts.csv.part`, `.accounts.csv.swp`, `accounts.tmp.csv`) is
+    never landed as the table.
     """
 
     path: Path
@@ -59,9 +72,7 @@ class FileDropSource:
             raise SourceError(f"file drop {self.path} does not exist or is not a folder")
         found = {t: [str(b.path.name) for b in self.batches(t)] for t in contract.TABLE_NAMES}
         unknown = sorted(
-            p.name
-            for p in self.path.iterdir()
-            if p.suffix in FORMATS and p.stem not in contract.TABLES_BY_NAME
+            p.name for p in self.path.iterdir() if is_data_file(p) and p.stem not in contract.TABLES_BY_NAME
         )
         return {
             "path": str(self.path),
@@ -72,11 +83,11 @@ class FileDropSource:
 
     def batches(self, table: str) -> list[Batch]:
         contract.table(table)  # fail early on a name that is not in the contract
-        files = [p for p in self.path.glob(f"{table}.*") if p.suffix in FORMATS]
+        files = sorted(p for p in self.path.glob(f"{table}.*") if p.stem == table and is_data_file(p))
         folder = self.path / table
         if folder.is_dir():
-            files += sorted(p for p in folder.iterdir() if p.suffix in FORMATS)
-        return [Batch(table, p, FORMATS[p.suffix]) for p in files]
+            files += sorted(p for p in folder.iterdir() if is_data_file(p))
+        return [Batch(table, p, FORMATS[p.suffix.lower()]) for p in files]
 
 
 @dataclass
