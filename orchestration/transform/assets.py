@@ -49,12 +49,19 @@ class SalesalignTranslator(DagsterDbtTranslator):
         return spec
 
 
+# dbt's unit tests check the SQL logic on fixed fixtures: they belong to `make test`
+# (tests/integration/test_mart_deal_margin.py runs them), not to every production build (dbt's advice).
+PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+
+
 def dbt_build_args(window: tuple[date, date] | None) -> list[str]:
-    """`dbt build`, with the partition window (first and last day) as `min_date`/`max_date`, if any."""
+    """`dbt build` (data tests, no unit tests), with the partition window (first and last day) as
+    `min_date`/`max_date`, if any."""
     if window is None:
-        return ["build"]
+        return list(PRODUCTION_BUILD)
     first, last = window
-    return ["build", "--vars", json.dumps({"min_date": first.isoformat(), "max_date": last.isoformat()})]
+    window_vars = {"min_date": first.isoformat(), "max_date": last.isoformat()}
+    return [*PRODUCTION_BUILD, "--vars", json.dumps(window_vars)]
 
 
 @dbt_assets(

@@ -63,9 +63,10 @@ def test_dbt_gets_the_partition_window_as_vars():
 
     one = probe(dg.build_asset_context(partition_key="2024-03-05"))
     span = (date(2024, 3, 5), date(2024, 3, 7))  # a backfill range (run for real in test_automation_backfill)
-    assert dbt_build_args(one) == ["build", "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-05"}']
-    assert dbt_build_args(span) == ["build", "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-07"}']
-    assert dbt_build_args(None) == ["build"]  # `salesalign run`: the plain incremental build
+    build = ["build", "--exclude-resource-type", "unit_test"]  # unit tests run in `make test`
+    assert dbt_build_args(one) == [*build, "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-05"}']
+    assert dbt_build_args(span) == [*build, "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-07"}']
+    assert dbt_build_args(None) == build  # `salesalign run`: the plain incremental build
 
 
 def test_analytics_and_publish_follow_a_changed_mart(defs):

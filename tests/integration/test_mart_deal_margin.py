@@ -183,3 +183,12 @@ def test_marts_carry_no_personal_data(built_home):
     assert not pii & set(cols["column_name"]), pii & set(cols["column_name"])
     assert set(cols["table_name"]) >= {"fct_deal_margin", "fct_opportunities", "dim_accounts", "dim_reps",
                                        "dim_segments", "mart_segment_performance", "mart_rep_performance"}
+
+
+def test_dbt_build_ran_every_unit_and_data_test(built_home):
+    """`make test` runs dbt's unit tests (production builds exclude them: transform/assets.py)."""
+    results = json.loads((built_home / "dbt-target" / "run_results.json").read_text())["results"]
+    kinds = pd.Series([r["unique_id"].split(".")[0] for r in results]).value_counts()
+    assert kinds["unit_test"] >= 10 and kinds["test"] >= 250 and kinds["model"] >= 30, kinds.to_dict()
+    failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass", "no-op")]
+    assert not failed, failed
