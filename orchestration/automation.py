@@ -15,7 +15,8 @@ import fcntl
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -170,8 +171,7 @@ def ensure_instance(dagster_home: Path) -> Path:
     merged = _merge_missing(config, INSTANCE_SETTINGS)
     # Two runs starting at once on a new home would both write the config and both create the
     # instance's SQLite tables ("table runs already exists"): one at a time, under a file lock.
-    with (dagster_home / ".salesalign-instance.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _instance_lock(dagster_home):
         if merged != config or not path.exists():
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(
@@ -184,6 +184,14 @@ def ensure_instance(dagster_home: Path) -> Path:
     return path
 
 
+@contextmanager
+def _instance_lock(dagster_home: Path) -> Iterator[None]:
+    """Exclusive, across processes, for changes to the instance's setup and bookkeeping."""
+    with (dagster_home / ".salesalign-instance.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _merge_missing(config: dict, defaults: dict) -> dict:
     out = dict(config)
     for key, value in defaults.items():
@@ -194,21 +202,91 @@ def _merge_missing(config: dict, defaults: dict) -> dict:
     return out
 
 
-def free_abandoned_slots(instance: dg.DagsterInstance) -> list[str]:
-    """Release warehouse slots held by runs that are no longer running (a killed `salesalign run`).
+# --- runs killed mid-step ------------------------------------------------------------------------
+# A `salesalign run` killed by SIGKILL (or the OOM killer, or a power cut) cannot record its own end: its
+# run stays STARTED in the instance and keeps its warehouse slot, so every later run would wait for
+# that slot forever. Each `salesalign run` therefore holds an exclusive lock on a file of its own for
+# as long as its process lives (`run_lock`) and names that file in a run tag; the kernel drops the
+# lock when the process dies, however it dies. A STARTED run whose lock nobody holds is abandoned.
+# Runs launched from the UI or the daemon carry no such tag and are judged by their status only.
 
-    A process killed mid-step cannot free its slot; without this, the next run would wait forever.
+RUN_LOCK_TAG = "salesalign/run_lock"  # the lock file of the process executing the run
+LAUNCHER_TAG = "salesalign/launcher"  # "cli" for `salesalign run`
+
+
+@contextmanager
+def run_lock(dagster_home: Path, run_id: str) -> Iterator[dict[str, str]]:
+    """Hold the lock that says "the process running `run_id` is alive"; yields the run tags naming it."""
+    folder = dagster_home / ".salesalign-runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.lock"
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield {RUN_LOCK_TAG: str(path), LAUNCHER_TAG: "cli"}
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _process_alive(lock_path: str) -> bool:
+    """Whether the process that took the run lock at `lock_path` still holds it."""
+    try:
+        handle = open(lock_path)  # noqa: SIM115 (closed below: closing drops a lock we took)
+    except FileNotFoundError:
+        return False  # the run ended and removed its lock
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def is_abandoned(run: dg.DagsterRun | None) -> bool:
+    """A run that will never finish by itself: unknown, or started by a `salesalign run` that died."""
+    if run is None:
+        return True
+    if run.is_finished:
+        return False
+    lock = run.tags.get(RUN_LOCK_TAG)
+    return lock is not None and not _process_alive(lock)
+
+
+def free_abandoned_slots(instance: dg.DagsterInstance) -> list[str]:
+    """Release the warehouse slots (claimed or waited for) of runs that are no longer running.
+
+    A run that is finished, or whose `salesalign run` process is gone (killed mid-step: it could
+    neither free its slot nor record its end), loses its slots; a killed run is also marked failed,
+    so the UI and the next run's history do not show it running forever. Returns the run ids freed.
     """
+    # one process at a time decides (two runs starting together would both mark a dead run failed)
+    with _instance_lock(Path(instance.root_directory)):
+        return _free_abandoned_slots(instance)
+
+
+def _free_abandoned_slots(instance: dg.DagsterInstance) -> list[str]:
+    freed = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED],
+                                               tags={LAUNCHER_TAG: "cli"})):
+        if is_abandoned(run):
+            instance.report_run_failed(
+                run, "the salesalign run process ended without finishing the run (killed?)"
+            )
+            Path(run.tags[RUN_LOCK_TAG]).unlink(missing_ok=True)
+            freed.append(run.run_id)
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
-        return []
+        return freed
     info = storage.get_concurrency_info(WAREHOUSE_POOL)
-    freed = []
-    for slot in info.claimed_slots:
-        run = instance.get_run_by_id(slot.run_id)
-        if run is None or run.is_finished:
-            storage.free_concurrency_slots_for_run(slot.run_id)
-            freed.append(slot.run_id)
+    holders = {s.run_id for s in info.claimed_slots} | {s.run_id for s in info.pending_steps}
+    for run_id in sorted(holders):
+        run = instance.get_run_by_id(run_id)
+        if run_id in freed or run is None or run.is_finished or is_abandoned(run):
+            storage.free_concurrency_slots_for_run(run_id)
+            if run_id not in freed:
+                freed.append(run_id)
     return freed
 
 

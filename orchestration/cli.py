@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -40,6 +44,8 @@ def _set_env(args: argparse.Namespace) -> None:
     home = Path(args.home or os.environ.get("SALESALIGN_HOME", "data")).resolve()
     os.environ["SALESALIGN_HOME"] = str(home)
     os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
+    for folder in dict.fromkeys((home, Path(os.environ["DAGSTER_HOME"]))):
+        _probe_writable(folder)  # fail here, clearly, rather than halfway through the run
     from orchestration.automation import ensure_instance
 
     ensure_instance(Path(os.environ["DAGSTER_HOME"]))  # the warehouse pool limit: runs take turns
@@ -57,6 +63,93 @@ def _set_env(args: argparse.Namespace) -> None:
         os.environ["SALESALIGN_DEMO_SEED"] = str(args.seed)
 
 
+# --- storage that cannot be written: a read-only SALESALIGN_HOME, a full disk --------------------------
+# Every layer reports these differently (an OSError, DuckDB's "Could not write file ...: No space left on
+# device", SQLite's "disk I/O error" from the Dagster instance); `salesalign run` says it once, plainly.
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device (the disk is full)",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "a file would exceed the file size limit",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+STORAGE_MARKERS = {os.strerror(code): code for code in STORAGE_ERRNOS} | {
+    "database or disk is full": errno.ENOSPC,  # SQLite (the Dagster instance)
+    "attempt to write a readonly database": errno.EROFS,
+    "disk I/O error": None,  # SQLite's word for a failed write: the file system decides which
+}
+
+
+class StorageError(Exception):
+    """SALESALIGN_HOME (or DAGSTER_HOME) cannot be written; `str()` is the message for the user."""
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create, write, sync and remove a small file in `folder` (made if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".salesalign-write-probe.{os.getpid()}"
+        try:
+            with probe.open("wb") as f:
+                f.write(b"\0" * 65536)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise StorageError(_storage_message(folder, exc.errno, before_start=True)) from exc
+        raise
+
+
+def _storage_errno(folder: Path, texts: list[str]) -> int | None:
+    """The storage problem behind error messages `texts`, if any (looking at the folder's file system
+    when the message alone does not say, as with SQLite's "disk I/O error")."""
+    for text in texts:
+        for marker, code in STORAGE_MARKERS.items():
+            if marker in text:
+                return code if code is not None else _file_system_errno(folder)
+    return None
+
+
+def _file_system_errno(folder: Path) -> int:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    stat = os.statvfs(existing)
+    if stat.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    if stat.f_bavail * stat.f_frsize < 16 << 20:  # under 16 MiB left
+        return errno.ENOSPC
+    return errno.EIO
+
+
+def _storage_message(folder: Path, code: int, before_start: bool = False) -> str:
+    reason = STORAGE_ERRNOS.get(code, os.strerror(code))
+    if before_start:
+        outcome = "Nothing was run and nothing was changed."
+    else:
+        outcome = ("The run stopped; the warehouse keeps everything committed so far, and the exports, "
+                   "serving.duckdb and the brief keep the last complete run.")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "Point --home (or SALESALIGN_HOME) at a folder this user can write."
+    else:
+        fix = "Free some space (or use a --home on a bigger disk) and run again: it resumes safely."
+    return f"salesalign run: cannot write to {folder}: {reason}. {outcome} {fix}"
+
+
+def _error_texts(exc: BaseException) -> list[str]:
+    texts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+            texts.append(os.strerror(exc.errno))
+        texts.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return texts
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.source == "files" and not args.path:
         print("salesalign run --source files needs --path DIR", file=sys.stderr)
@@ -64,6 +157,68 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.profile and args.source in (None, "demo"):
         print("salesalign run --profile applies to --source files, salesforce or hubspot", file=sys.stderr)
         return 2
+    try:
+        return _run(args)
+    except StorageError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except Exception as exc:
+        home = Path(os.environ.get("SALESALIGN_HOME", "data")).resolve()
+        code = _storage_errno(home, _error_texts(exc))
+        if code is None:
+            raise
+        print(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}", file=sys.stderr)
+        print(_storage_message(home, code), file=sys.stderr)
+        return 1
+    finally:
+        _end_children()
+
+
+def _end_children(grace_seconds: float = 10.0) -> None:
+    """End the processes this one started that are still running (Linux: found in /proc).
+
+    When the run stops on an exception (the Dagster instance's disk filled up mid-step), dagster-dbt
+    leaves its `dbt build` subprocess running: it would keep writing the warehouse after we exit and
+    hold its lock against the next run.
+    """
+    if not Path("/proc/self/stat").exists():
+        return
+    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 1.0)):
+        pids = _descendants()
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            for pid in pids:
+                with suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # reap those that were our own children
+            pids = [pid for pid in pids if (_proc_stat(pid) or ("Z",))[0] != "Z"]
+        if not pids:
+            return
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, from /proc; None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[1])
+
+
+def _descendants() -> list[int]:
+    stats = {int(p.name): _proc_stat(int(p.name)) for p in Path("/proc").glob("[0-9]*")}
+    parents = {pid: stat[1] for pid, stat in stats.items() if stat}
+    found, frontier = [], {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier}
+        found += sorted(frontier)
+    return found
+
+
+def _run(args: argparse.Namespace) -> int:
     _set_env(args)
     from orchestration.transform.project import ensure_manifest
 
@@ -73,7 +228,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
-    from orchestration.automation import free_abandoned_slots, latest_partition
+    from orchestration.automation import free_abandoned_slots, latest_partition, run_lock
     from orchestration.definitions import MAIN_JOB, defs
     from orchestration.progress import QUIET_LOGGERS, RunProgress
     from orchestration.settings import Settings
@@ -83,19 +238,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
     job = defs.resolve_job_def(MAIN_JOB)
     run_id = str(uuid.uuid4())
     partition = latest_partition()  # dbt is daily-partitioned: a run works on the last complete day
-    with dg.DagsterInstance.get() as instance:
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    with run_lock(dagster_home, run_id) as lock_tags, dg.DagsterInstance.get() as instance:
         for stale in free_abandoned_slots(instance):
             print(f"released the warehouse slot of run {stale}, which is no longer running")
         instance.add_event_listener(run_id, RunProgress(len(job.graph.node_dict)))
         print(f"salesalign run {run_id} (partition {partition}): {len(job.graph.node_dict)} steps; waits its "
-              f"turn if another run is writing {settings.warehouse_path}")
-        result = job.execute_in_process(
-            instance=instance, run_id=run_id, run_config=QUIET_LOGGERS, partition_key=partition,
-            raise_on_error=False,
-        )
+              f"turn if another run is writing {settings.warehouse_path}", flush=True)
+        with _reaping_abandoned_runs(dagster_home):
+            result = job.execute_in_process(
+                instance=instance, run_id=run_id, run_config=QUIET_LOGGERS, partition_key=partition,
+                raise_on_error=False, tags=lock_tags,
+            )
     elapsed = time.monotonic() - started
     _print_summary(settings, result, elapsed)
+    if not result.success:
+        failures = [_root_cause(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
+        code = _storage_errno(settings.home, failures)
+        if code is not None:
+            print(_storage_message(settings.home, code), file=sys.stderr)
     return 0 if result.success else 1
+
+
+@contextmanager
+def _reaping_abandoned_runs(dagster_home: Path, every_seconds: float = 5.0):
+    """While the run executes, release every few seconds the slots of runs whose process died.
+
+    A run waiting for the warehouse behind an overlapping `salesalign run` that gets killed would
+    otherwise wait for ever (the start of a run only releases slots abandoned before it started).
+    """
+    import dagster as dg
+
+    from orchestration.automation import free_abandoned_slots
+
+    stop = threading.Event()
+
+    def _reap() -> None:
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            while not stop.wait(every_seconds):
+                try:
+                    stale_runs = free_abandoned_slots(instance)
+                except Exception as exc:  # noqa: BLE001 (a housekeeping hiccup must not end the run)
+                    print(f"could not check for abandoned runs: {exc}", file=sys.stderr, flush=True)
+                    continue
+                for stale in stale_runs:
+                    print(f"released the warehouse slot of run {stale}, which is no longer running",
+                          flush=True)
+
+    reaper = threading.Thread(target=_reap, name="salesalign-reaper", daemon=True)
+    reaper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        reaper.join(timeout=30)
 
 
 def _print_summary(settings, result, elapsed: float) -> None:
