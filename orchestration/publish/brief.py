@@ -631,6 +631,9 @@ def write_brief(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> Brie
     target = home / BRIEF_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{run_id}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no partial file behind
     return Brief(target, sections)
