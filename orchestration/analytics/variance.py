@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.optimize
-import scipy.sparse
 import scipy.stats
 import statsmodels.api as sm
 from scipy.special import expit
@@ -238,41 +237,90 @@ class _LaplaceMode:
     cov_beta: np.ndarray  # inverse of the Schur complement: covariance of beta with u integrated out
 
 
-class _SparseDesign:
-    """The design as sparse matrices, built once per fit: the mix is mostly dummies (a deal has about 8
-    non-zeros among ~70 columns), so the IRLS cross-products X'WX and the per-rep sums cost
-    O(non-zeros) instead of O(rows x columns^2). At 1M deals this makes a Laplace mode ~10x faster."""
+class _CodedDesign:
+    """The design X as integer codes, built once per fit, for the IRLS cross-products.
 
-    def __init__(self, X: np.ndarray, codes: np.ndarray, k: int):
-        n = X.shape[0]
-        self.X = scipy.sparse.csr_matrix(X)
-        self.Xt = self.X.T.tocsr()
-        self.R = scipy.sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(k, n))  # rep indicator
+    The mix is mostly dummies: 0/1 columns are grouped into blocks in which a row has at most one 1
+    (a categorical variable's dummies, or a single binary column), each block stored as one code per
+    row (0 = none of its columns); the few other columns stay dense. Then X'WX and the per-rep sums
+    of w x are bincounts over code pairs, O(rows) each, instead of O(rows x columns^2) dense products
+    or sparse products with cache-missing access (916k deals: one logistic GLMM fit took 102 s with
+    scipy.sparse, 32 s so).
+    """
 
-    def weighted(self, w: np.ndarray):
-        """diag(w) X as CSR (scales each row's non-zeros)."""
-        Xw = self.X.copy()
-        Xw.data = Xw.data * np.repeat(w, np.diff(Xw.indptr))
-        return Xw
+    def __init__(self, X: np.ndarray, rep: np.ndarray, k: int):
+        n, p = X.shape
+        self.p, self.k, self.rep = p, k, rep
+        is_binary = ((X == 0) | (X == 1)).all(axis=0)
+        blocks: list[list[int]] = []
+        occupied: list[np.ndarray] = []
+        for j in np.flatnonzero(is_binary):
+            col = X[:, j] != 0
+            for cols, occ in zip(blocks, occupied, strict=True):
+                if not (occ & col).any():
+                    cols.append(int(j))
+                    occ |= col
+                    break
+            else:
+                blocks.append([int(j)])
+                occupied.append(col.copy())
+        self.blocks = [
+            (np.array(cols), (X[:, cols] @ np.arange(1, len(cols) + 1)).astype(np.int64)) for cols in blocks
+        ]
+        self.numeric = np.flatnonzero(~is_binary)
+        self.C = np.ascontiguousarray(X[:, self.numeric])
+
+    def matvec(self, beta: np.ndarray) -> np.ndarray:
+        """X @ beta."""
+        out = self.C @ beta[self.numeric]
+        for cols, code in self.blocks:
+            out += np.concatenate(([0.0], beta[cols]))[code]
+        return out
+
+    def rmatvec(self, r: np.ndarray) -> np.ndarray:
+        """X' r."""
+        out = np.zeros(self.p)
+        out[self.numeric] = self.C.T @ r
+        for cols, code in self.blocks:
+            out[cols] = np.bincount(code, r, minlength=len(cols) + 1)[1:]
+        return out
+
+    def cross(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(X' diag(w) X, per-rep sums of w x: k x p)."""
+        p, k, rep, num = self.p, self.k, self.rep, self.numeric
+        A, B = np.zeros((p, p)), np.zeros((k, p))
+        Cw = self.C * w[:, None]
+        A[np.ix_(num, num)] = Cw.T @ self.C
+        for i, j in enumerate(num):
+            B[:, j] = np.bincount(rep, Cw[:, i], minlength=k)
+        for a, (cols, code) in enumerate(self.blocks):
+            L = len(cols) + 1
+            A[cols, cols] = np.bincount(code, w, minlength=L)[1:]
+            B[:, cols] = np.bincount(rep * L + code, w, minlength=k * L).reshape(k, L)[:, 1:]
+            for i, j in enumerate(num):
+                A[cols, j] = A[j, cols] = np.bincount(code, Cw[:, i], minlength=L)[1:]
+            for cols2, code2 in self.blocks[a + 1 :]:
+                L2 = len(cols2) + 1
+                M = np.bincount(code * L2 + code2, w, minlength=L * L2).reshape(L, L2)[1:, 1:]
+                A[np.ix_(cols, cols2)] = M
+                A[np.ix_(cols2, cols)] = M.T
+        return A, B
 
 
-def _laplace_mode(y, design: _SparseDesign, codes, k, sigma, start=None, iters: int = 30) -> _LaplaceMode:
+def _laplace_mode(y, design: _CodedDesign, codes, k, sigma, start=None, iters: int = 30) -> _LaplaceMode:
     """Joint mode of (beta, u) for a given sigma (penalised IRLS via the Schur complement)."""
-    X, Xt, R = design.X, design.Xt, design.R
-    p = X.shape[1]
+    p = design.p
     beta = np.zeros(p) if start is None else start.beta.copy()
     u = np.zeros(k) if start is None else start.u.copy()
     s2 = sigma**2
     for _ in range(iters):
-        eta = X @ beta + u[codes]
+        eta = design.matvec(beta) + u[codes]
         mu = expit(eta)
         w = mu * (1 - mu)
         r = y - mu
-        s_b = Xt @ r
+        s_b = design.rmatvec(r)
         s_u = np.bincount(codes, r, minlength=k) - u / s2
-        Xw = design.weighted(w)
-        A = (Xt @ Xw).toarray()
-        B = (R @ Xw).toarray()  # k x p: per-rep sums of w x
+        A, B = design.cross(w)  # B: k x p, per-rep sums of w x
         D = np.bincount(codes, w, minlength=k) + 1 / s2
         S = A - B.T @ (B / D[:, None])
         d_beta = np.linalg.solve(S, s_b - B.T @ (s_u / D))
@@ -281,7 +329,7 @@ def _laplace_mode(y, design: _SparseDesign, codes, k, sigma, start=None, iters: 
         u += d_u
         if max(np.abs(d_beta).max(), np.abs(d_u).max()) < 1e-6:
             break
-    eta = X @ beta + u[codes]
+    eta = design.matvec(beta) + u[codes]
     mu = expit(eta)
     w_sum = np.bincount(codes, mu * (1 - mu), minlength=k)
     ll = float(np.sum(y * eta - np.logaddexp(0, eta)))
@@ -293,7 +341,7 @@ def fit_logistic(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str = "w
     """Logistic GLMM (random intercept per rep) by Laplace; latent-scale ICC with a profile interval."""
     codes, reps = pd.factorize(rep, sort=True)
     k = len(reps)
-    design = _SparseDesign(X, codes, k)
+    design = _CodedDesign(X, codes, k)
     cache: dict[float, _LaplaceMode] = {}
     last: list[_LaplaceMode] = []
 
