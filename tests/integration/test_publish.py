@@ -1,7 +1,9 @@
-"""BI outputs: Parquet exports equal the warehouse; the serving snapshot is readable while a writer holds the warehouse."""
+"""BI outputs: Parquet and CSV exports equal the warehouse (CSV text guarded against formulas); the
+serving snapshot is readable while a writer holds the warehouse."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -11,7 +13,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.publish.exports import export_parquet, published_tables, write_serving_snapshot
+from orchestration.publish.exports import (
+    export_parquet,
+    export_tables,
+    published_tables,
+    write_serving_snapshot,
+)
 
 
 @pytest.fixture
@@ -34,6 +41,9 @@ def test_exports_and_snapshot_match_the_warehouse(home):
         path = home / entry["file"]
         assert pq.read_metadata(path).num_rows == counts[(entry["schema"], entry["table"])] == entry["rows"]
         assert [c["name"] for c in entry["columns"]] == pq.read_schema(path).names
+        with (home / entry["csv"]).open(encoding="utf-8-sig", newline="") as f:  # the CSV beside it
+            rows = list(csv.reader(f))
+        assert rows[0] == pq.read_schema(path).names and len(rows) == entry["rows"] + 1
         with duckdb.connect() as reader:  # a fresh in-memory DuckDB reading the file, as a BI tool would
             assert reader.execute(f"SELECT count(*) FROM '{path}'").fetchall() == [(entry["rows"],)]
     assert not list(home.rglob("*.tmp"))  # nothing half-written left behind
@@ -67,5 +77,42 @@ def test_a_dropped_table_leaves_the_exports(home):
         con.execute("DROP TABLE marts.mart_rep_performance")
         export_parquet(con, home, "run-2")
     assert not (home / "exports" / "marts" / "mart_rep_performance.parquet").exists()
+    assert not (home / "exports" / "marts" / "mart_rep_performance.csv").exists()
+    assert (home / "exports" / "marts" / "fct_deal_margin.csv").exists()
     names = {t["table"] for t in json.loads((home / "exports" / "manifest.json").read_text())["tables"]}
     assert "mart_rep_performance" not in names and "fct_deal_margin" in names
+
+
+def test_csv_neutralises_formulas_in_text_and_leaves_other_types(tmp_path):
+    """Every formula trigger, in VARCHAR and ENUM columns; numbers (negative ones too), dates,
+    booleans and NULLs untouched; quoting keeps commas, quotes and line breaks inside one cell."""
+    hostile = ['=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "\tx", "\rx"]
+    benign = ["<script>alert(1)</script>", "a, b", 'say "hi"', "two\nlines", "", "O'Brien", "ok=1"]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("CREATE SCHEMA analytics")
+        con.execute("CREATE TYPE verdict AS ENUM ('-worse', 'fine')")
+        con.execute(
+            "CREATE TABLE analytics.t (name VARCHAR, verdict verdict, cm DECIMAL(18,2), x DOUBLE, n BIGINT, "
+            "d DATE, ok BOOLEAN)"
+        )
+        values = [*hostile, *benign, None]
+        for i, v in enumerate(values):
+            con.execute(
+                "INSERT INTO analytics.t VALUES (?, ?, ?, ?, ?, DATE '2024-01-01' + ?, ?)",
+                [v, "-worse" if i % 2 else "fine", -1234.5 - i, -0.25 * i, -i, i, i % 2 == 0],
+            )
+        published = export_tables(con, tmp_path, "run-1")
+    entry = published[0]
+    assert entry.csv == "exports/analytics/t.csv" and entry.csv_neutralised_columns == ["name", "verdict"]
+    raw = (tmp_path / entry.csv).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfname,verdict,cm,x,n,d,ok\n")
+    with (tmp_path / entry.csv).open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["name"] for r in rows] == ["'" + v for v in hostile] + benign + [""]
+    assert {r["verdict"] for r in rows} == {"'-worse", "fine"}
+    assert [r["cm"] for r in rows[:2]] == ["-1234.50", "-1235.50"]  # numbers: no quote, still negative
+    assert rows[3]["x"] == "-0.75" and rows[3]["n"] == "-3" and rows[3]["d"] == "2024-01-04"
+    assert rows[0]["ok"] == "true"
+    with duckdb.connect() as reader:  # the Parquet beside it keeps every original value
+        names = [r[0] for r in reader.execute(f"SELECT name FROM '{tmp_path / entry.file}'").fetchall()]
+    assert names == values
