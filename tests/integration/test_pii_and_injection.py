@@ -191,12 +191,26 @@ def test_no_personal_data_in_published_outputs(run, people):
     print(
         f"PII scan: {len(relations)} relations, {columns} columns, {len(files)} files, "
         f"{len(needles)} personal values + 2 patterns: 0 hits; "
-        f"{len(allowed)} rep names equal to a contact name"
+        f"{len({w for _, w in allowed})} rep name(s) equal to a contact's, in dim_reps.rep_name "
+        f"({len(allowed)} published copies)"
     )
     assert _scan_text("write to anna.lee@acc-00001.example.com or +49 555 0012345", []) == [
         "email pattern anna.lee@acc-00001.example.com",
         "phone pattern +49 555 0012345",
     ]  # control: the patterns match the generator's format
+
+
+def test_no_personal_data_in_the_run_event_log(run, people):
+    """Dagster's events (landing previews, check results, logs) mask the contract's personal columns."""
+    import dagster as dg
+
+    _, home = run
+    _, needles, _ = people
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        runs = instance.get_runs()
+        events = "\n".join(dg.serialize_value(e) for r in runs for e in instance.all_logs(r.run_id))
+    assert len(runs) == 1 and "| CON-00000000 | ACC-0000000 | *** | *** | *** | *** |" in events  # masked
+    assert _scan_text(events, needles) == []
 
 
 def _csv_rows(path: Path) -> list[dict]:
