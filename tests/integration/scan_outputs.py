@@ -70,8 +70,11 @@ class Scan:
             self.file(path)
 
     def file(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # removed since listed (a temporary file of a concurrent dbt run)
+            return
         self.files += 1
-        data = path.read_bytes()
         self._check_bytes(data, str(path))
         if data[:2] == b"\x1f\x8b":
             self._check_bytes(gzip.decompress(data), f"{path} (gunzipped)")

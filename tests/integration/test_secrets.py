@@ -63,6 +63,7 @@ REVOKED_TOKEN = f"tok-revoked-canary-{secrets.token_hex(12)}"  # a token the API
 PASSWORD = f"pw-canary-{secrets.token_hex(12)}/@:%"
 WRONG_PASSWORD = f"pw-wrong-canary-{secrets.token_hex(12)}+&#"
 CANARIES = (TOKEN, REVOKED_TOKEN, PASSWORD, WRONG_PASSWORD)
+NAME = f"salesalign_finance_{secrets.token_hex(4)}"  # the finance database and its user
 CRM_TABLES = [t.name for t in contract.TABLES if t.domain == "crm"]
 FINANCE_TABLES = [t.name for t in contract.TABLES if t.domain == "finance"]
 STARTED = time.time()
@@ -78,7 +79,8 @@ def _free_port() -> int:
 
 
 class Postgres:
-    """A server where `sa_finance` logs in with PASSWORD into database `finance`."""
+    """A server where user NAME logs in with PASSWORD into database NAME (unique per session, so a
+    shared server can host concurrent sessions)."""
 
     def __init__(self, admin_url: str, enforces_passwords: bool, stop=None):
         self.admin_url, self.enforces_passwords, self.stop = admin_url, enforces_passwords, stop
@@ -87,7 +89,7 @@ class Postgres:
 
     def url(self, password: str, port: int | None = None) -> str:
         secret = urllib.parse.quote(password, safe="")
-        return f"postgresql+psycopg://sa_finance:{secret}@{self.host}:{port or self.port}/finance"
+        return f"postgresql+psycopg://{NAME}:{secret}@{self.host}:{port or self.port}/{NAME}"
 
 
 def _own_cluster(tmp_factory) -> Postgres | None:
@@ -161,11 +163,8 @@ def postgres(tmp_path_factory):
         pg = Postgres(url, enforces_passwords=False)
     admin = sa.create_engine(pg.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as con:
-        con.execute(sa.text("DROP DATABASE IF EXISTS finance WITH (FORCE)"))
-        con.execute(sa.text("DROP ROLE IF EXISTS sa_finance"))
-        con.execute(sa.text(f"CREATE ROLE sa_finance LOGIN PASSWORD '{PASSWORD}'"))
-        con.execute(sa.text("CREATE DATABASE finance OWNER sa_finance"))
-    admin.dispose()
+        con.execute(sa.text(f"CREATE ROLE {NAME} LOGIN PASSWORD '{PASSWORD}'"))
+        con.execute(sa.text(f"CREATE DATABASE {NAME} OWNER {NAME}"))
     if pg.stop is None:  # a shared server: does it check passwords at all (trust auth does not)?
         try:
             with sa.create_engine(pg.url(WRONG_PASSWORD)).connect():
@@ -173,6 +172,10 @@ def postgres(tmp_path_factory):
         except sa.exc.OperationalError:
             pg.enforces_passwords = True
     yield pg
+    with admin.connect() as con:
+        con.execute(sa.text(f"DROP DATABASE IF EXISTS {NAME} WITH (FORCE)"))
+        con.execute(sa.text(f"DROP ROLE IF EXISTS {NAME}"))
+    admin.dispose()
     if pg.stop:
         pg.stop()
 
