@@ -18,6 +18,7 @@ variable and is masked out of every error.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -60,7 +61,12 @@ class FinanceDbExtractor:
         except Exception:  # a URL SQLAlchemy cannot parse: mask all of it
             return text.replace(self.url, "***")
         text = text.replace(self.url, "***")
-        return text.replace(password, "***") if password else text
+        if not password:
+            return text
+        # the password as written in the URL (percent-encoded) and as the driver sees it
+        for form in (urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password), password):
+            text = text.replace(form, "***")
+        return text
 
     @property
     def engine(self) -> sa.Engine:

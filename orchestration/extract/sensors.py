@@ -54,7 +54,7 @@ def source_run_config(source: dg.ConfigurableResource, **overrides) -> dict:
     for name in type(source).model_fields:
         value = getattr(source, name)
         if value is not None:
-            config[name] = {"env": str(value)} if isinstance(value, dg.EnvVar) else value
+            config[name] = {"env": value.env_var_name} if isinstance(value, dg.EnvVar) else value
     config.update({k: v for k, v in overrides.items() if v is not None})
     return {"resources": {"source": {"config": config}}}
 

@@ -502,12 +502,6 @@ def test_resources_hold_env_references_and_resolve_them_only_at_run_time(monkeyp
     assert urllib.parse.quote(PASSWORD, safe="") in resolved.finance_db_url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug in orchestration/extract/sensors.py source_run_config: str(EnvVar) raises in this Dagster "
-    "(use value.env_var_name); the file-drop sensor fails whenever a finance DB or API token is configured",
-)
 def test_sensor_run_config_names_the_variables_not_the_values(monkeypatch, tmp_path):
     """The file-drop sensor's run config is stored with every run: it must name the variables."""
     import dagster as dg
@@ -520,3 +514,18 @@ def test_sensor_run_config_names_the_variables_not_the_values(monkeypatch, tmp_p
     assert config["resources"]["source"]["config"]["api_token"] == {"env": "SALESALIGN_API_TOKEN"}
     assert config["resources"]["source"]["config"]["finance_db_url"] == {"env": "SALESALIGN_FINANCE_DB_URL"}
     assert not any(c in text for c in CANARIES)
+
+
+def test_finance_db_errors_mask_the_password_in_every_form():
+    """The password can show up as typed, percent-encoded (as in the URL) or form-encoded."""
+    import urllib.parse
+
+    from orchestration.extract.finance_db import FinanceDbExtractor
+
+    password = "p/@:%s+&#w"
+    url = f"postgresql://u:{urllib.parse.quote(password, safe='')}@db:5432/finance"
+    extractor = FinanceDbExtractor(url=url)
+    forms = [password, urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password), url]
+    masked = extractor._mask(" | ".join(f"failed: {f}" for f in forms))
+    assert not any(f in masked for f in forms), masked
+    assert masked.count("***") == len(forms)
