@@ -36,16 +36,19 @@ select d.opportunity_id, d.account_id, d.rep_id, d.product_id, d.segment_id, d.l
 from marts.fct_deal_margin d
 join marts.dim_accounts a using (account_id)
 join marts.dim_reps r on r.rep_id = d.rep_id
+order by d.opportunity_id  -- fits sum in row order: the same deals must give the same digits
 """
 
 REPS_SQL = """
 select rep_id, hire_date, prior_industry_experience, previous_role, years_experience, is_manager, region
 from marts.dim_reps
+order by rep_id
 """
 
 ACCOUNTS_SQL = """
 select account_id, industry, size_band, region, country, employee_count, segment_id
 from marts.dim_accounts
+order by account_id
 """
 
 
