@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from orchestration import contract
 from orchestration.extract.landing import LOADS, RAW_SCHEMA, quote
@@ -171,15 +172,26 @@ def iter_rows(
     return iter_query(con, rows_sql(table_name, load_ids, columns), chunk_rows)
 
 
+def _validation_type(t: pa.DataType) -> pa.DataType:
+    """Numbers as int64/float64: GX's pandas range check is vectorised only for those dtypes; an int32
+    or a Decimal column falls back to a Python call per value (20M calls for raw.activities)."""
+    if pa.types.is_integer(t):
+        return pa.int64()
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return pa.float64()
+    return t
+
+
 def iter_query(con: duckdb.DuckDBPyConnection, sql: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A query's result as pandas chunks of about `chunk_rows` rows (at least one, possibly empty)."""
     reader = con.sql(sql).to_arrow_reader(chunk_rows)
+    schema = pa.schema([f.with_type(_validation_type(f.type)) for f in reader.schema])
     empty = True
     for record_batch in reader:
         empty = False
-        yield record_batch.to_pandas()
+        yield pa.Table.from_batches([record_batch]).cast(schema).to_pandas()
     if empty:
-        yield reader.schema.empty_table().to_pandas()
+        yield schema.empty_table().to_pandas()
 
 
 def batch_frame(con: duckdb.DuckDBPyConnection, table_name: str, load_ids: list[str]) -> pd.DataFrame:
