@@ -70,8 +70,11 @@ def table_checksums(
         return out
 
 
-def exports_checksums(home: Path) -> dict[str, tuple[int, str]]:
-    """The manifest's tables, each read back from its Parquet file: `{"schema.table": (rows, checksum)}`.
+def exports_checksums(
+    home: Path, exclude: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, tuple[int, str]]:
+    """The manifest's tables, each read back from its Parquet file: `{"schema.table": (rows, checksum)}`,
+    computed as in `table_checksums`.
 
     Fails if a listed file is missing or unreadable, or holds another row count than the manifest says.
     """
@@ -80,22 +83,24 @@ def exports_checksums(home: Path) -> dict[str, tuple[int, str]]:
     with duckdb.connect() as con:
         for t in manifest["tables"]:
             path = str(home / t["file"]).replace("'", "''")
+            drop = _excluded(t["schema"], t["table"], exclude or {})
+            select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"
             rows, checksum = con.execute(
                 f"SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
-                f"FROM (SELECT md5(CAST(r AS VARCHAR)) AS h FROM read_parquet('{path}') r)"
+                f"FROM (SELECT md5(CAST(r AS VARCHAR)) AS h FROM ({select} FROM read_parquet('{path}')) r)"
             ).fetchone()
             assert rows == t["rows"], f"{t['file']}: {rows} rows, the manifest says {t['rows']}"
             out[f"{t['schema']}.{t['table']}"] = (rows, checksum)
     return out
 
 
-def published_state(home: Path) -> dict:
+def published_state(home: Path, exclude: dict[str, tuple[str, ...]] | None = None) -> dict:
     """What BI readers see: the exports (manifest + every file read back) and the serving snapshot."""
     manifest = json.loads((home / "exports" / "manifest.json").read_text())
     return {
         "run_id": manifest["run_id"],
-        "exports": exports_checksums(home),
-        "serving": table_checksums(home / "serving.duckdb", ("marts", "analytics")),
+        "exports": exports_checksums(home, exclude),
+        "serving": table_checksums(home / "serving.duckdb", ("marts", "analytics"), exclude),
     }
 
 
