@@ -184,7 +184,7 @@ def _end_children(grace_seconds: float = 10.0) -> None:
     if not Path("/proc/self/stat").exists():
         return
     for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 1.0)):
-        pids = _descendants()
+        pids = [pid for pid in _descendants() if not _is_resource_tracker(pid)]
         for pid in pids:
             with suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -197,6 +197,15 @@ def _end_children(grace_seconds: float = 10.0) -> None:
             pids = [pid for pid in pids if (_proc_stat(pid) or ("Z",))[0] != "Z"]
         if not pids:
             return
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    """Python's multiprocessing resource tracker ignores SIGTERM and exits by itself once we do: ending
+    it would cost the whole grace period on every run (it was 10 s of every run's teardown)."""
+    try:
+        return b"multiprocessing.resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:
