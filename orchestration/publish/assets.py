@@ -22,9 +22,10 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.automation import WAREHOUSE_POOL
 from orchestration.publish.brief import section_markdown, write_brief
-from orchestration.publish.docs_site import publish_dbt_docs, write_index
+from orchestration.publish.docs_site import docs_fingerprint, publish_dbt_docs, write_index
 from orchestration.publish.exports import export_parquet, write_serving_snapshot
 from orchestration.resources import WarehouseResource
+from orchestration.transform.project import dbt_project
 
 BRIEF = dg.AssetKey(["publish", "alignment_brief"])
 STAGING = ".publish"  # under SALESALIGN_HOME: one folder per publishing run, until it goes live
@@ -165,7 +166,13 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, dbt: DbtCliResource
     ) -> dg.MaterializeResult:
         home = warehouse.path.parent
-        dbt_docs = publish_dbt_docs(dbt, home, context.run.run_id)
+        with warehouse.connect() as con:
+            schema = con.execute(
+                "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+                "ORDER BY ALL"
+            ).fetchall()
+        fingerprint = docs_fingerprint(Path(dbt_project.manifest_path), schema)
+        dbt_docs = publish_dbt_docs(dbt, home, context.run.run_id, fingerprint)
         index = write_index(home, context.run.run_id)
         context.log.info(f"docs site: {index}")
         return dg.MaterializeResult(

@@ -113,3 +113,34 @@ def test_docs_site_has_dbt_docs_data_docs_and_an_index(published):
         assert f'href="{href}"' in index
     assert not list(docs.glob(".*.tmp"))
     assert re.search(r"Run [0-9a-f-]{36}", index)
+
+
+def test_dbt_docs_regenerate_only_when_the_project_or_the_schema_changes(tmp_path):
+    """`dbt docs generate` costs a dbt process per run; the docs hold no data, only the project and
+    the warehouse's columns, so the same fingerprint reuses the published docs."""
+    from orchestration.publish.docs_site import DBT_DOCS_FILES, docs_fingerprint, publish_dbt_docs
+
+    calls = []
+
+    class FakeDbt:  # what publish_dbt_docs needs of DbtCliResource: cli(...).wait() writing target_path
+        def cli(self, args, target_path):
+            calls.append(args)
+            target_path.mkdir(parents=True)
+            for name in DBT_DOCS_FILES:
+                (target_path / name).write_text(f"generated #{len(calls)}")
+            return type("Invocation", (), {"wait": lambda self: None})()
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"metadata": {"generated_at": "1"}, "nodes": {"model.a": {}}}')
+    schema = [("marts", "t", "c", "INTEGER")]
+    first = docs_fingerprint(manifest, schema)
+    publish_dbt_docs(FakeDbt(), tmp_path, "run1", first)
+    manifest.write_text('{"metadata": {"generated_at": "2"}, "nodes": {"model.a": {}}}')  # re-parsed only
+    assert docs_fingerprint(manifest, schema) == first
+    index = publish_dbt_docs(FakeDbt(), tmp_path, "run2", docs_fingerprint(manifest, schema))
+    assert len(calls) == 1 and index.read_text() == "generated #1"
+    changed = docs_fingerprint(manifest, [*schema, ("marts", "t", "d", "VARCHAR")])
+    assert changed != first
+    publish_dbt_docs(FakeDbt(), tmp_path, "run3", changed)
+    assert len(calls) == 2 and index.read_text() == "generated #2"
+    assert not list((tmp_path / "docs").glob(".*.tmp"))
