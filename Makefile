@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 SCALE ?= default
 SEED ?= 42
 
-.PHONY: install manifest run test dev lint contract lock clean validate
+.PHONY: install manifest run test test-faults dev lint contract lock clean validate
 
 install: $(STAMP)
 
@@ -32,7 +32,12 @@ run: install manifest
 	$(BIN)/salesalign run --source demo --scale $(SCALE) --seed $(SEED)
 
 test: install manifest
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not faults" $(PYTEST_ARGS)
+
+# The long fault-injection and rerun tests (SIGKILL in every phase, full disk, read-only home,
+# idempotency of every partition): about 12 minutes more. .ci/run runs them after `make test`.
+test-faults: install manifest
+	$(BIN)/python -m pytest -m faults $(PYTEST_ARGS)
 
 # Effect estimators against known truth: LaLonde (NSW vs CPS) and the demo's truth.json over 20 seeds.
 validate: install manifest

@@ -41,7 +41,7 @@ from integration.test_idempotency import LOAD_METADATA, published_state, table_c
 from orchestration import contract
 from orchestration.automation import WAREHOUSE_POOL
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.faults]  # `make test-faults`
 BIN = Path(sys.executable).parent
 SECOND_DAY = {"activities": "started_at", "invoices": "invoice_date"}  # tables with a file per day
 

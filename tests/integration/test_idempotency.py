@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.faults]  # `make test-faults`: long reruns, run by .ci/run
 BIN = Path(sys.executable).parent
 CHECKED_SCHEMAS = ("raw", "raw_quarantine", "marts", "analytics")
 
