@@ -9,12 +9,10 @@ PostgreSQL cases skip, saying why, only when none of those is possible).
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import ThreadingHTTPServer
@@ -24,8 +22,9 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 import yaml
-
+from integration.postgres_cluster import throwaway_cluster
 from integration.test_sources_api import FakeCrm, _client, _handler
+
 from orchestration.extract import api
 from orchestration.extract.finance_db import FinanceDbError, FinanceDbExtractor
 from orchestration.extract.incremental import IncrementalSource
@@ -187,12 +186,6 @@ tables:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
     """A reachable PostgreSQL admin URL, or a throwaway local cluster; skips saying why otherwise."""
@@ -207,27 +200,12 @@ def postgres_url():
             return
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             errors.append(str(exc).splitlines()[0][:120])
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not bins:
-        pytest.skip("no PostgreSQL reachable and no initdb to start one: " + "; ".join(errors))
-    bin_dir, data = bins[-1].parent, Path(tempfile.mkdtemp(prefix="salesalign-pg-"))
-    as_user = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-    if os.getuid() == 0:
-        shutil.chown(data, "postgres")
-    port = _free_port()
-    try:
-        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres"],
-                       check=True, capture_output=True)
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"), "-w",
-                        "-o", f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off", "start"], check=True, capture_output=True)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        pytest.skip(f"could not start a throwaway PostgreSQL: {exc}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_cluster())
+        except (LookupError, subprocess.CalledProcessError, OSError) as exc:
+            pytest.skip(f"no PostgreSQL reachable ({'; '.join(errors)}) and none could be started: {exc}")
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

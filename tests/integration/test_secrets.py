@@ -31,15 +31,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 import zlib
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -49,6 +47,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
+from integration.postgres_cluster import free_port, initdb, throwaway_cluster
 from integration.scan_outputs import scan
 from integration.test_sources_api import FakeCrm, _handler
 
@@ -72,12 +71,6 @@ STARTED = time.time()
 # ------------------------------------------------------------------ PostgreSQL with a password
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Postgres:
     """A server where user NAME logs in with PASSWORD into database NAME (unique per session, so a
     shared server can host concurrent sessions)."""
@@ -92,68 +85,14 @@ class Postgres:
         return f"postgresql+psycopg://{NAME}:{secret}@{self.host}:{port or self.port}/{NAME}"
 
 
-def _own_cluster(tmp_factory) -> Postgres | None:
-    """A throwaway cluster with scram-sha-256 authentication (a wrong password is rejected)."""
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not bins:
-        return None
-    bin_dir = bins[-1].parent
-    # the server runs as `postgres` when we are root: a folder it can enter (not pytest's 0700 tree)
-    folder = Path(tempfile.mkdtemp(prefix="salesalign-secrets-pg."))
-    admin_password = secrets.token_hex(16)
-    (folder / "pw").write_text(admin_password)
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-        shutil.chown(folder / "pw", "postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run(
-        [
-            *run_as,
-            str(bin_dir / "initdb"),
-            "-D",
-            str(folder / "data"),
-            "-A",
-            "scram-sha-256",
-            "-U",
-            "postgres",
-            f"--pwfile={folder / 'pw'}",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *run_as,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(folder / "data"),
-            "-l",
-            str(folder / "log"),
-            "-w",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-    def stop():
-        subprocess.run(
-            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-
-    return Postgres(f"postgresql+psycopg://postgres:{admin_password}@127.0.0.1:{port}/postgres", True, stop)
-
-
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
-    pg = _own_cluster(tmp_path_factory)
-    if pg is None:
+    """Our own cluster with password authentication (a wrong password is rejected), else the server
+    of SALESALIGN_TEST_POSTGRES_URL."""
+    stack = ExitStack()
+    if initdb() is not None:
+        pg = Postgres(stack.enter_context(throwaway_cluster(secrets.token_hex(16))), True, stop=stack.close)
+    else:
         url = os.environ.get("SALESALIGN_TEST_POSTGRES_URL")
         if not url:
             pytest.skip(
@@ -324,7 +263,7 @@ def runs(crm, finance_db, tmp_path_factory):
         "SALESALIGN_FINANCE_DB_URL": finance_db.url(PASSWORD),
         "SALESALIGN_FINANCE_DB_PROFILE": str(finance_profile),
     }
-    unreachable = finance_db.url(PASSWORD, port=_free_port())  # nothing listens there
+    unreachable = finance_db.url(PASSWORD, port=free_port())  # nothing listens there
     started = {
         "ok": _start(root / "ok", env),
         # a revoked token: the server answers 401
