@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,3 +64,20 @@ def throwaway_cluster(admin_password: str | None = None) -> Iterator[str]:
     finally:
         subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A new, empty database on the server of `admin_url` for one test (dropped after): its URL."""
+    import sqlalchemy as sa
+
+    name = f"salesalign_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as con:
+            con.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

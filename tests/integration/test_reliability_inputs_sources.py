@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
 import pytest
 import sqlalchemy as sa
 import yaml
-from integration.postgres_cluster import throwaway_cluster
-from integration.test_sources_api import FakeCrm, _client, _handler
+from integration.postgres_cluster import scratch_database, throwaway_cluster
+from integration.test_sources_api import FakeCrm, _client, serving
 
 from orchestration.extract import api
 from orchestration.extract.finance_db import FinanceDbError, FinanceDbExtractor
@@ -45,13 +42,8 @@ HOSTILE = [
 
 @pytest.fixture
 def crm():
-    state = FakeCrm()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(FakeCrm()) as state:
+        yield state
 
 
 def _company(i: int, name: str | None = None, employees: str = "50", day: int = 1) -> dict:
@@ -213,15 +205,8 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'erp.sqlite'}"
         return
-    admin_url = request.getfixturevalue("postgres_url")
-    name = f"salesalign_bad_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as con:
-        con.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 def _erp(url: str) -> tuple[sa.Engine, sa.Table]:

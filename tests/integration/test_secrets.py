@@ -33,13 +33,11 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import zlib
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -49,7 +47,7 @@ import sqlalchemy as sa
 import yaml
 from integration.postgres_cluster import free_port, initdb, throwaway_cluster
 from integration.scan_outputs import scan
-from integration.test_sources_api import FakeCrm, _handler
+from integration.test_sources_api import FakeCrm, serving
 
 from orchestration import contract
 
@@ -158,12 +156,8 @@ def crm(tiny_drop):
         for row in _rows(tiny_drop / f"{table}.parquet"):
             record = {k: _json_value(v) for k, v in row.items()}
             state.put(table, {"Id": str(row[key]), "SystemModstamp": modstamp, **record})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(state):
+        yield state
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import logging
 import re
 import threading
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -171,16 +173,23 @@ def _handler(crm: FakeCrm):
     return Handler
 
 
+@contextmanager
+def serving(state: FakeCrm) -> Iterator[FakeCrm]:
+    """Serve `state` on a free loopback port (its `url` set) until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def crm():
-    state = FakeCrm()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(FakeCrm()) as state:
+        yield state
 
 
 def _client(crm: FakeCrm, sleeps: list | None = None, **kw) -> api.HttpClient:

@@ -8,7 +8,6 @@ no server is reachable.
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlalchemy as sa
+from integration.postgres_cluster import scratch_database
 
 from orchestration.extract.finance_db import FinanceDbError, FinanceDbExtractor
 from orchestration.extract.incremental import IncrementalSource
@@ -69,16 +69,8 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'erp.sqlite'}"
         return
-    admin_url = _postgres_url()
-    name = f"salesalign_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    sa.create_engine(admin_url).dispose()
-    with admin.connect() as con:
-        con.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(_postgres_url()) as url:
+        yield url
 
 
 def _create(url: str) -> tuple[sa.Engine, sa.MetaData]:
