@@ -11,6 +11,7 @@ import dagster as dg
 from orchestration.analytics.config import REPO_CAUSAL_YML, load_config, read_deals
 from orchestration.analytics.effects import TABLE_COLUMNS, column_types, estimate_effects, status_tables
 from orchestration.analytics.warehouse import write_table
+from orchestration.automation import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
 
 GROUP = "analytics"
@@ -41,6 +42,7 @@ def causal_config_path() -> Path:
         for name, desc in EFFECT_TABLES.items()
     ],
     description="Cause-effect engine over the deal-margin mart (assumptions in causal.yml).",
+    pool=WAREHOUSE_POOL,
 )
 def practice_effects(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ import fcntl
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -95,8 +95,8 @@ def latest_partition() -> str:
 def with_partition(sensor: dg.SensorDefinition) -> dg.SensorDefinition:
     """The same sensor, its run requests given the latest partition when they name none.
 
-    The dbt asset is partitioned, and Dagster cannot run it without a partition (its models' data
-    versions are looked up per partition), so every run of the main job needs one.
+    Extraction and the dbt models are partitioned, and Dagster cannot run a partitioned asset without
+    a partition, so every run of the main job needs one.
     """
 
     @dg.sensor(
@@ -119,21 +119,6 @@ def with_partition(sensor: dg.SensorDefinition) -> dg.SensorDefinition:
     return _with_partition
 
 
-def in_warehouse_pool(defs: Iterable[dg.AssetsDefinition | dg.AssetChecksDefinition]) -> list:
-    """Put every step of `defs` in the warehouse pool.
-
-    Assets owned by other modules declare no pool yet; Dagster has no public way to set the pool of a
-    built definition, so this sets it on the op (same value a `pool=` argument stores). Definitions
-    that already declare a pool keep it.
-    """
-    out = list(defs)
-    for d in out:
-        op = d.node_def
-        if isinstance(op, dg.OpDefinition) and op.pool is None:
-            op._pool = WAREHOUSE_POOL  # see the docstring
-    return out
-
-
 def with_automation(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """Analytics, decision and publish assets re-materialise when their inputs change."""
     return [a.with_attributes(automation_condition=follow_upstream) for a in assets]
@@ -150,6 +135,20 @@ def partition_window(context: dg.AssetExecutionContext) -> tuple[date, date] | N
         return None
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def extraction_through(context: dg.AssetExecutionContext) -> date | None:
+    """The last day a partitioned extraction may take data from, or None for "everything so far".
+
+    A run of the newest partition (the daily schedule, `salesalign run`, a sensor) extracts up to now:
+    what changed since midnight lands with it, and the next day's run goes on from the watermarks.
+    A backfill of older days stops at the end of its window: dated batches and records changed later
+    wait for the runs of their own days, so a backfill replays history as it stood.
+    """
+    window = partition_window(context)
+    if window is None or window[1] >= date.fromisoformat(latest_partition()):
+        return None
+    return window[1]
 
 
 # --- the Dagster instance ------------------------------------------------------------------------

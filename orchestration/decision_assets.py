@@ -16,6 +16,7 @@ import pandas as pd
 from orchestration.analytics import alignment, icp, ramp, roi, variance
 from orchestration.analytics.decision_data import DecisionInputs, read_decision_inputs
 from orchestration.analytics.warehouse import write_table
+from orchestration.automation import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
 
 GROUP = "analytics"
@@ -143,6 +144,7 @@ def _write(
 @dg.multi_asset(
     specs=[_spec("rep_performance", MART_DEPS), _spec("rep_variance_summary", MART_DEPS)],
     description="Random-intercept-per-rep models of win and contribution margin (variance.py).",
+    pool=WAREHOUSE_POOL,
 )
 def rep_variance(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     t0 = time.perf_counter()
@@ -189,6 +191,7 @@ def rep_variance(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     deps=MART_DEPS,
     kinds={"python", "duckdb"},
     description=DESCRIPTIONS["rep_ramp"],
+    pool=WAREHOUSE_POOL,
 )
 def rep_ramp(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     t0 = time.perf_counter()
@@ -221,6 +224,7 @@ def rep_ramp(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 @dg.multi_asset(
     specs=[_spec(n, MART_DEPS) for n in ("icp_segments", "icp_account_fit", "icp_validation")],
     description="Ideal Customer Profile with out-of-time validation (icp.py; settings in strategy.yml).",
+    pool=WAREHOUSE_POOL,
 )
 def icp_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     t0 = time.perf_counter()
@@ -256,6 +260,7 @@ def icp_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         _spec("roi_by_rep", [*MART_DEPS, REP_PERFORMANCE]),
     ],
     description="Returns on selling effort by segment, lead source and rep (roi.py).",
+    pool=WAREHOUSE_POOL,
 )
 def roi_of_effort(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     t0 = time.perf_counter()
@@ -300,6 +305,7 @@ def roi_of_effort(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     kinds={"python", "duckdb"},
     deps=[*MART_DEPS, PRACTICE_EFFECTS, PRACTICE_EFFECTS_BY_SEGMENT],
     description=DESCRIPTIONS["roi_by_practice"],
+    pool=WAREHOUSE_POOL,
 )
 def roi_by_practice(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     t0 = time.perf_counter()
@@ -336,6 +342,7 @@ def roi_by_practice(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         for n in ("strategy_alignment", "practice_alignment", "effort_reallocation")
     ],
     description="The declared strategy (strategy.yml) versus where effort goes and what it returns.",
+    pool=WAREHOUSE_POOL,
 )
 def strategy_alignment(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     t0 = time.perf_counter()

@@ -31,13 +31,13 @@ published = [key for a in table_assets for key in a.keys if key.path[0] in PUBLI
 settings = Settings.from_env()
 resources = build_resources(settings)
 
-# Every warehouse writer in one pool of size 1; analytics and publish follow their marts.
+# Analytics, decisions and publish follow their marts (every step declares the warehouse pool).
 publish_assets = build_publish_assets(published)
 followers = automation.with_automation([*analytics_assets, *decision_assets, *publish_assets])
 
 defs = dg.Definitions(
-    assets=automation.in_warehouse_pool([*extract_assets, *transform_assets, *followers]),
-    asset_checks=automation.in_warehouse_pool(quality_checks),
+    assets=[*extract_assets, *transform_assets, *followers],
+    asset_checks=quality_checks,
     resources=resources,
     jobs=[main_job],
     schedules=[automation.daily_schedule(main_job)],

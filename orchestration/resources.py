@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -52,8 +53,11 @@ class SourceResource(dg.ConfigurableResource):
     scale: str = "default"
     seed: int = 42
 
-    def build(self) -> Source:
-        crm = self._build_crm()
+    def build(self, through: date | None = None) -> Source:
+        """The source; `through` (the last day of a backfilled partition window) leaves dated batches
+        and records changed after that day for the runs of their own days. None: everything so far."""
+        until = datetime.combine(through + timedelta(days=1), time(), UTC) if through else None
+        crm = self._build_crm(through, until)
         if not self.finance_db_url:
             return crm
         from orchestration.extract.finance_db import FinanceDbExtractor
@@ -68,11 +72,11 @@ class SourceResource(dg.ConfigurableResource):
         profile = load_profile(self.finance_db_profile)
         finance = IncrementalSource(
             FinanceDbExtractor(self.finance_db_url, profile.incremental), profile, Path(self.staging_dir),
-            WatermarkStore(Path(self.warehouse_path)), f"finance_db+{profile.name}",
+            WatermarkStore(Path(self.warehouse_path)), f"finance_db+{profile.name}", until=until,
         )
         return CombinedSource([crm, finance])
 
-    def _build_crm(self) -> Source:
+    def _build_crm(self, through: date | None, until: datetime | None) -> Source:
         if self.kind in API_KINDS:
             from orchestration.extract import api
             from orchestration.extract.incremental import IncrementalSource
@@ -85,10 +89,10 @@ class SourceResource(dg.ConfigurableResource):
             extractor = api.SalesforceApi(client) if self.kind == "salesforce" else api.HubSpotApi(client)
             return IncrementalSource(
                 extractor, load_profile(self.profile or self.kind), Path(self.staging_dir),
-                WatermarkStore(Path(self.warehouse_path)), f"{self.kind}:{self.api_url}",
+                WatermarkStore(Path(self.warehouse_path)), f"{self.kind}:{self.api_url}", until=until,
             )
         if self.kind == "demo":
-            return DemoSource(Path(self.demo_dir), self.scale, self.seed)
+            return DemoSource(Path(self.demo_dir), self.scale, self.seed, through=through)
         if self.kind == "files":
             if not self.path:
                 raise ValueError("source kind 'files' needs a path (SALESALIGN_SOURCE_PATH or --path)")
@@ -96,8 +100,9 @@ class SourceResource(dg.ConfigurableResource):
                 from orchestration.extract.mapped import MappedFileSource
                 from orchestration.extract.profiles import load_profile
 
+                # a foreign export is one snapshot: it belongs to every day (no `through`)
                 return MappedFileSource(Path(self.path), load_profile(self.profile), Path(self.staging_dir))
-            return FileDropSource(Path(self.path), f"files:{self.path}")
+            return FileDropSource(Path(self.path), f"files:{self.path}", through)
         raise ValueError(f"unknown source kind {self.kind!r}")
 
 

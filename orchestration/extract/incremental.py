@@ -11,6 +11,9 @@ from its watermark and maps any page left unmapped.
 
 An object without a change timestamp (`extractor.incremental(obj)` is False) is read whole each
 time into a page named by its content hash: an unchanged table lands nothing new.
+
+`until` bounds a partitioned extraction (a backfill of past days): records changed at or after it are
+left for the run of their own day, and the watermark stops before them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Protocol
 from orchestration import contract
 from orchestration.extract import profiles
 from orchestration.extract.sources import Batch, SourceError
-from orchestration.extract.watermarks import Watermark, WatermarkStore
+from orchestration.extract.watermarks import Watermark, WatermarkStore, parse_ts
 
 CLOCK_SKEW = timedelta(minutes=5)  # records changed this close to the extraction start do not move watermarks
 
@@ -71,6 +74,7 @@ class IncrementalSource:
     watermarks: WatermarkStore
     name: str
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    until: datetime | None = None  # exclusive upper bound on change time; None: up to now
     _prepared: dict | None = field(default=None, init=False, repr=False)
 
     @property
@@ -81,6 +85,8 @@ class IncrementalSource:
         """Fetch every object's new pages; returns the records written per object."""
         written: dict[str, int] = {}
         cutoff = self.now() - CLOCK_SKEW
+        if self.until is not None:
+            cutoff = min(cutoff, self.until)
         lookup_objects = {spec.file for spec in self.profile.inputs.values()}
         # lookup inputs first, so the tables that look them up see their latest pages
         ordered = sorted(object_fields(self.profile).items(), key=lambda kv: kv[0] not in lookup_objects)
@@ -96,19 +102,26 @@ class IncrementalSource:
                 if not incremental:
                     snapshot += records
                     continue
-                new, in_page = [], set()
+                new, in_page, beyond = [], set(), False
                 for r in records:  # a version already written, or repeated within this page, lands once
                     v = self.extractor.record_version(r)
+                    if self.until is not None and parse_ts(v[1]) >= self.until:
+                        beyond = True  # pages come in change order: the rest is for later days
+                        break
                     if v not in in_page and not mark.already_seen(*v):
                         in_page.add(v)
                         new.append((r, v))
                 if not new:
+                    if beyond:
+                        break
                     continue
                 self._write(folder / f"{mark.pages + 1:06d}.jsonl", _jsonl([r for r, _ in new]))
                 mark = mark.advance([v for _, v in new], cutoff)  # only once the page is on disk
                 self.watermarks.set(self.name, obj, mark)
                 written[obj] += len(new)
                 self._map_pending(obj)
+                if beyond:
+                    break
             if snapshot:
                 text = _jsonl(snapshot)
                 page = folder / f"snapshot-{hashlib.sha256(text.encode()).hexdigest()[:16]}.jsonl"

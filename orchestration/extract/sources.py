@@ -7,9 +7,11 @@ database) implement the same `Source` protocol.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Protocol
 
@@ -43,6 +45,21 @@ class SourceError(Exception):
     """A source is missing or malformed; the message names the file or folder."""
 
 
+_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+
+
+def batch_day(path: Path) -> date | None:
+    """The business day a dated batch holds (`activities/2025-06-01.parquet`, `2025-06-01-part2.csv`),
+    or None for an undated file (a whole-table snapshot such as `accounts.parquet`)."""
+    match = _DAY.match(path.stem)
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        raise SourceError(f"{path}: the name starts like a date but {match.group(1)} is not one") from None
+
+
 def is_data_file(path: Path) -> bool:
     """A file a drop delivers, not one still being written: hidden (`.accounts.csv.swp`, rsync's
     `.accounts.parquet.Xy12`), Office lock (`~$accounts.csv`) and partial-download names
@@ -62,10 +79,14 @@ class FileDropSource:
     name order: that is how incremental drops arrive. Only `<table>.<format>` names count: a
     temporary or partial file (`accounts.csv.part`, `.accounts.csv.swp`, `accounts.tmp.csv`) is
     never landed as the table.
+
+    `through` bounds a partitioned extraction: a batch whose name starts with a day after it waits
+    for the run of its own day (or a later one); undated files belong to every day.
     """
 
     path: Path
     name: str = "files"
+    through: date | None = None
 
     def prepare(self) -> dict:
         if not self.path.is_dir():
@@ -87,6 +108,8 @@ class FileDropSource:
         folder = self.path / table
         if folder.is_dir():
             files += sorted(p for p in folder.iterdir() if is_data_file(p))
+        if self.through is not None:
+            files = [p for p in files if (day := batch_day(p)) is None or day <= self.through]
         return [Batch(table, p, FORMATS[p.suffix.lower()]) for p in files]
 
 
@@ -102,6 +125,7 @@ class DemoSource:
     scale: str = "default"
     seed: int = 42
     name: str = "demo"
+    through: date | None = None  # as `FileDropSource.through`
 
     def prepare(self) -> dict:
         from orchestration import demo  # the generator is only needed for this source
@@ -119,7 +143,7 @@ class DemoSource:
         return {"path": str(self.directory), "scale": self.scale, "seed": self.seed}
 
     def batches(self, table: str) -> list[Batch]:
-        return FileDropSource(self.directory, self.name).batches(table)
+        return FileDropSource(self.directory, self.name, self.through).batches(table)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from orchestration import contract
+from orchestration.automation import WAREHOUSE_POOL
 from orchestration.extract.assets import raw_asset_key
 from orchestration.extract.landing import LOADS
 from orchestration.quality.frames import FX_TABLE
@@ -122,6 +123,7 @@ def raw_quality_check(table: contract.Table) -> dg.AssetChecksDefinition:
         blocking=has_blocking("raw", table.name),
         additional_deps=[raw_asset_key(t) for t in referenced_tables(table)],
         description=f"Great Expectations suites raw.{table.name}.* (expectations/) on the batch just landed.",
+        pool=WAREHOUSE_POOL,  # it opens the warehouse: DuckDB allows one process at a time
     )
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
@@ -161,6 +163,7 @@ def mart_quality_check(model: str) -> dg.AssetChecksDefinition:
         name=CHECK_NAME,
         blocking=has_blocking(MARTS_SCHEMA, model),
         description=f"Great Expectations suites {MARTS_SCHEMA}.{model}.* (expectations/) on the whole mart.",
+        pool=WAREHOUSE_POOL,  # it opens the warehouse: DuckDB allows one process at a time
     )
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:

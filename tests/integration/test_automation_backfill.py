@@ -1,13 +1,20 @@
-"""A backfill of 3 daily partitions, run the way Dagster runs a single-run backfill (one run, one dbt
-invocation over the range), reprocesses exactly those days and leaves the marts equal to a full run."""
+"""Backfills of daily partitions, run the way Dagster runs a single-run backfill (one run, one dbt
+invocation over the range): they reprocess exactly those days, extraction lands a day's dated batches
+only from that day on, and the marts end up equal to one full run."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 from integration.helpers_dbt import new_home
 
+from orchestration.automation import latest_partition
+from orchestration.extract.assets import assets as extract_assets
+from orchestration.resources import SourceResource, WarehouseResource
 from orchestration.transform.assets import dbt_models
 from orchestration.transform.project import dbt_resource
 
@@ -72,3 +79,83 @@ def test_backfill_of_three_partitions_equals_the_full_run(full_run_home):
     assert any('"min_date": "2025-12-29", "max_date": "2025-12-31"' in m for m in messages)
 
     assert _marts(full_run_home / "warehouse.duckdb") == expected
+
+
+DAYS = ["2025-12-29", "2025-12-30", "2025-12-31"]
+
+
+def _drop_with_dated_batches(small_drop: Path, drop: Path) -> dict[str, list[str]]:
+    """The small demo plus one dated batch per day in `DAYS` (`opportunities/<day>.parquet` and
+    `activities/<day>.parquet`): copies of the deals closed that day, with new ids, and their activities.
+    Returns the new opportunity ids per day."""
+    shutil.copytree(small_drop, drop)
+    con = duckdb.connect()
+    opp = f"read_parquet('{drop / 'opportunities.parquet'}')"
+    act = f"read_parquet('{drop / 'activities.parquet'}')"
+    new_ids = {}
+    for n, day in enumerate(DAYS, start=1):
+        for table in ("opportunities", "activities"):
+            (drop / table).mkdir(exist_ok=True)
+        deals = f"(SELECT * FROM {opp} WHERE is_closed AND close_date = DATE '{day}')"
+        new_id = f"'OPP-8{n}' || substr(opportunity_id, 7)"
+        con.execute(f"COPY (SELECT * REPLACE ({new_id} AS opportunity_id) FROM {deals}) "
+                    f"TO '{drop / 'opportunities' / day}.parquet' (FORMAT parquet)")
+        con.execute(f"COPY (SELECT * REPLACE ('ACT-8{n}' || substr(activity_id, 7) AS activity_id, "
+                    f"{new_id} AS opportunity_id) FROM {act} "
+                    f"WHERE opportunity_id IN (SELECT opportunity_id FROM {deals})) "
+                    f"TO '{drop / 'activities' / day}.parquet' (FORMAT parquet)")
+        new_ids[day] = [i for (i,) in con.execute(
+            f"SELECT opportunity_id FROM '{drop / 'opportunities' / day}.parquet' ORDER BY 1").fetchall()]
+    return new_ids
+
+
+def _extract_and_build(home: Path, drop: Path, monkeypatch, **run) -> dg.ExecuteInProcessResult:
+    monkeypatch.setenv("SALESALIGN_HOME", str(home))  # dbt's profile reads it
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [*extract_assets, dbt_models],
+            instance=instance,
+            resources={
+                "source": SourceResource(kind="files", path=str(drop)),
+                "warehouse": WarehouseResource(home=str(home)),
+                "dbt": dbt_resource(),
+            },
+            **run,
+        )
+        assert result.success
+        return result
+
+
+def _landed_ids(home: Path) -> set[str]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return {i for (i,) in con.execute("SELECT opportunity_id FROM raw.opportunities").fetchall()}
+
+
+def test_partitioned_extraction_backfilled_day_by_day_equals_one_full_run(small_drop, tmp_path, monkeypatch):
+    drop = tmp_path / "drop"
+    new_ids = _drop_with_dated_batches(small_drop, drop)
+    assert all(len(ids) > 10 for ids in new_ids.values())
+
+    # a backfill of the first two days, as one run: their batches land, the third day's waits
+    home = tmp_path / "backfilled"
+    first = _extract_and_build(home, drop, monkeypatch, tags={
+        "dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[1]})
+    landed = _landed_ids(home)
+    assert set(new_ids[DAYS[0]]) | set(new_ids[DAYS[1]]) <= landed
+    assert not set(new_ids[DAYS[2]]) & landed
+    landing = [m for m in first.asset_materializations_for_node("raw__opportunities")]
+    assert {m.partition for m in landing} == set(DAYS[:2])
+    assert {m.metadata["extracted_through"].value for m in landing} == {DAYS[1]}
+
+    # the third day's partition lands its batch and nothing twice
+    _extract_and_build(home, drop, monkeypatch, partition_key=DAYS[2])
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT opportunity_id) FROM raw.opportunities").fetchone()
+    assert rows == distinct == 5000 + sum(len(ids) for ids in new_ids.values())
+
+    # one full run (the newest partition extracts everything) on a fresh home builds the same marts
+    full = tmp_path / "full"
+    _extract_and_build(full, drop, monkeypatch, partition_key=latest_partition())
+    assert _landed_ids(full) == _landed_ids(home)
+    assert _marts(home / "warehouse.duckdb") == _marts(full / "warehouse.duckdb")

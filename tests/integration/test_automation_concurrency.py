@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 import os
 import dagster as dg
-from orchestration.automation import ensure_instance
+from orchestration.automation import ensure_instance, latest_partition
 ensure_instance(Path(os.environ["DAGSTER_HOME"]))
 from orchestration.definitions import defs
 
@@ -30,7 +30,8 @@ extract = [a for a in defs.assets if all(k.path[0] in ("raw", "extract") for k i
 checks = [c for c in defs.asset_checks if all(k.asset_key.path[0] == "raw" for k in c.check_keys)]
 with dg.DagsterInstance.get() as instance:
     result = dg.materialize([*extract, *checks], instance=instance, resources=defs.resources,
-                            tags={"test/run": sys.argv[1]}, raise_on_error=False)
+                            tags={"test/run": sys.argv[1]}, partition_key=latest_partition(),
+                            raise_on_error=False)
 print("RUN", result.run_id, "SUCCESS" if result.success else "FAILED")
 sys.exit(0 if result.success else 1)
 """

@@ -43,11 +43,16 @@ def test_every_step_of_the_main_job_is_in_the_warehouse_pool(defs):
     assert {"publish__bi_outputs", "publish__alignment_brief", "publish__docs_site"} <= set(pools)
 
 
-def test_dbt_is_daily_partitioned_with_single_run_backfills_and_extraction_retries(defs):
+def test_extraction_and_dbt_are_daily_partitioned_with_single_run_backfills_and_retries(defs):
     graph = defs.resolve_asset_graph()
-    mart = graph.get(dg.AssetKey(["marts", "fct_deal_margin"]))
-    assert mart.partitions_def == automation.daily_partitions
-    assert mart.backfill_policy == dg.BackfillPolicy.single_run()
+    partitioned = [["extract", "source_snapshot"], ["raw", "opportunities"], ["raw", "activities"],
+                   ["marts", "fct_deal_margin"]]
+    for key in partitioned:  # one partition def: a backfill of a range is one run, extract -> dbt
+        node = graph.get(dg.AssetKey(key))
+        assert node.partitions_def == automation.daily_partitions, key
+        assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+    # analytics fit on all history, so they are not partitioned: they follow their marts
+    assert graph.get(dg.AssetKey(["analytics", "practice_effects"])).partitions_def is None
     landing = defs.resolve_assets_def(dg.AssetKey(["raw", "opportunities"]))
     assert landing.op.retry_policy == automation.extraction_retry
     for key in (["raw", "opportunities"], ["marts", "fct_deal_margin"], ["marts", "dim_accounts"]):
@@ -67,6 +72,18 @@ def test_dbt_gets_the_partition_window_as_vars():
     assert dbt_build_args(one) == [*build, "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-05"}']
     assert dbt_build_args(span) == [*build, "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-07"}']
     assert dbt_build_args(None) == build  # `salesalign run`: the plain incremental build
+
+
+def test_a_backfill_of_past_days_extracts_up_to_its_last_day_the_newest_day_everything():
+    @dg.asset(partitions_def=automation.daily_partitions)
+    def probe(context):
+        return automation.extraction_through(context)
+
+    newest = automation.latest_partition()
+    assert probe(dg.build_asset_context(partition_key=newest)) is None  # the daily run: up to now
+    assert probe(dg.build_asset_context(partition_key="2024-03-05")) == date(2024, 3, 5)
+    assert probe(dg.build_asset_context()) is None  # no partition: everything
+    # a range (one backfill run) is run for real in test_automation_backfill
 
 
 def test_analytics_and_publish_follow_a_changed_mart(defs):
@@ -101,7 +118,7 @@ def test_sensors_evaluate(monkeypatch, tmp_path):
         context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
         result = drop_sensor.evaluate_tick(context)
     (request,) = result.run_requests
-    # the dbt asset is partitioned: a drop's run works on the latest day
+    # extraction and dbt are partitioned: a drop's run works on the latest day (it extracts everything)
     assert request.partition_key == automation.latest_partition()
     assert request.tags["salesalign/drop"] == "2025-06-01"
 

@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.automation import latest_partition
 from orchestration.extract.assets import landing_assets, raw_asset_key
 from orchestration.quality.checks import raw_checks as checks
 from orchestration.quality.quarantine import TABLE as QUARANTINE
@@ -206,6 +207,7 @@ def _materialize(home: Path, drop: Path, table: str) -> dg.ExecuteInProcessResul
             "source": SourceResource(kind="files", path=str(drop)),
             "warehouse": WarehouseResource(home=str(home)),
         },
+        partition_key=latest_partition(),  # extraction is daily-partitioned
         raise_on_error=False,
     )
 

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from orchestration import contract
+from orchestration.automation import latest_partition
 from orchestration.extract.assets import landing_assets, raw_asset_key
 from orchestration.quality import frames, validate_raw_batch
 from orchestration.quality.checks import CHECK_NAME
@@ -88,6 +89,7 @@ def test_clean_small_demo_passes_every_suite(small_drop, tmp_path):
             "source": SourceResource(kind="files", path=str(small_drop)),
             "warehouse": WarehouseResource(home=str(home)),
         },
+        partition_key=latest_partition(),  # extraction is daily-partitioned
     )
     assert result.success
     evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}

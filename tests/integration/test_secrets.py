@@ -206,6 +206,7 @@ def _in_process(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
 
     import dagster as dg
 
+    from orchestration.automation import latest_partition
     from orchestration.extract.assets import assets as extract_assets
     from orchestration.resources import build_resources
     from orchestration.settings import Settings
@@ -225,6 +226,7 @@ def _in_process(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
                     resources={k: resources[k] for k in ("source", "warehouse")},
                     instance=instance,
                     selection=["extract/source_snapshot"],
+                    partition_key=latest_partition(),
                     raise_on_error=False,
                 )
         finally:

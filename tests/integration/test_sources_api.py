@@ -390,6 +390,7 @@ def test_hubspot_search_paging_associations_and_incremental(crm, tmp_path):
 
 def test_canary_secret_never_reaches_logs_metadata_or_errors(crm, tmp_path, monkeypatch, caplog):
     """Through Dagster: the token comes from an EnvVar; a server that echoes it in an error is masked."""
+    from orchestration.automation import latest_partition
     from orchestration.extract.assets import assets as extract_assets
     from orchestration.resources import SourceResource, WarehouseResource
 
@@ -413,6 +414,7 @@ def test_canary_secret_never_reaches_logs_metadata_or_errors(crm, tmp_path, monk
             resources=resources,
             instance=instance,
             selection=["extract/source_snapshot", "raw/accounts"],
+            partition_key=latest_partition(),
         )
         assert ok.success
         crm.token = "rotated"  # expired: the run fails with a clear error
@@ -421,6 +423,7 @@ def test_canary_secret_never_reaches_logs_metadata_or_errors(crm, tmp_path, monk
             resources=resources,
             instance=instance,
             selection=["extract/source_snapshot"],
+            partition_key=latest_partition(),
             raise_on_error=False,
         )
         assert not bad.success

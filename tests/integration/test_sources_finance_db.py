@@ -8,7 +8,7 @@ no server is reachable.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -110,7 +110,7 @@ def _invoice(no: str, minute: int, total: str = "100.10", ccy: str = "EUR") -> d
     }
 
 
-def _source(url: str, home: Path, page_size: int = 2) -> IncrementalSource:
+def _source(url: str, home: Path, page_size: int = 2, until: datetime | None = None) -> IncrementalSource:
     profile = parse_profile(__import__("yaml").safe_load(PROFILE), PROFILE)
     return IncrementalSource(
         FinanceDbExtractor(url, profile.incremental, page_size=page_size),
@@ -118,6 +118,7 @@ def _source(url: str, home: Path, page_size: int = 2) -> IncrementalSource:
         home / "staging_drops",
         WatermarkStore(home / "warehouse.duckdb"),
         "finance_db+erp",
+        until=until,
     )
 
 
@@ -186,6 +187,32 @@ def test_finance_db_incremental_by_updated_at_with_keyset_pages(db_url, tmp_path
     assert _rows(
         tmp_path, "SELECT amount FROM raw.invoices WHERE invoice_id = 'INV-2' ORDER BY _loaded_at"
     ) == [(Decimal("100.10"),), (Decimal("99.99"),)]
+    engine.dispose()
+
+
+def test_a_backfilled_day_extracts_only_what_changed_before_its_end(db_url, tmp_path):
+    """A partition's extraction stops at the end of its day; the next day's run goes on from there."""
+    engine, meta = _create(db_url)
+    invoices = meta.tables["ar_invoices"]
+    changes = [("INV-1", datetime(2025, 1, 3, 9)), ("INV-2", datetime(2025, 1, 3, 23, 59)),
+               ("INV-3", datetime(2025, 1, 4, 0, 0)), ("INV-4", datetime(2025, 1, 4, 7)),
+               ("INV-5", datetime(2025, 1, 5, 1))]
+    with engine.begin() as con:
+        con.execute(invoices.insert(), [{**_invoice(no, 0), "updated_at": at} for no, at in changes])
+    day_end = {day: datetime(2025, 1, day + 1, tzinfo=UTC) for day in (3, 4)}
+
+    first = _source(db_url, tmp_path, until=day_end[3])  # the partition of 2025-01-03
+    assert first.extract()["ar_invoices"] == 2
+    _land(tmp_path, first)
+    assert _rows(tmp_path, "SELECT invoice_id FROM raw.invoices ORDER BY 1") == [("INV-1",), ("INV-2",)]
+
+    second = _source(db_url, tmp_path, until=day_end[4])  # 2025-01-04: midnight belongs to it
+    assert second.extract()["ar_invoices"] == 2
+    rest = _source(db_url, tmp_path)  # the newest partition: up to now
+    assert rest.extract()["ar_invoices"] == 1
+    _land(tmp_path, second)
+    _land(tmp_path, rest)
+    assert _rows(tmp_path, "SELECT count(*), count(DISTINCT invoice_id) FROM raw.invoices") == [(5, 5)]
     engine.dispose()
 
 

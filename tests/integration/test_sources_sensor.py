@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.automation import latest_partition, with_partition
 from orchestration.extract.assets import assets as extract_assets
 from orchestration.extract.sensors import build_drop_sensor, drop_status
 from orchestration.resources import SourceResource, WarehouseResource
@@ -77,18 +78,24 @@ def test_sensor_run_request_lands_the_drop_with_a_profile(tmp_path):
     shutil.copytree(MAVEN, drop)
     (drop / "_SUCCESS").write_text("")
     source = SourceResource(kind="demo", staging_dir=str(tmp_path / "staging"))
-    request = _evaluate(build_drop_sensor("salesalign_main", watch, source, profile="maven")).run_requests[0]
-
     job = dg.define_asset_job(
         "land", selection=["extract/source_snapshot", "raw/opportunities", "raw/accounts"]
     )
     defs = dg.Definitions(
         assets=extract_assets,
         jobs=[job],
+        sensors=[with_partition(build_drop_sensor("land", watch, source, profile="maven"))],
         resources={"source": source, "warehouse": WarehouseResource(home=str(tmp_path))},
     )
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        (request,) = defs.resolve_sensor_def("file_drop_sensor").evaluate_tick(context).run_requests
+    assert request.partition_key == latest_partition()  # extraction is partitioned: the newest day
     for _ in range(2):  # the same export landed twice adds nothing the second time
-        assert defs.resolve_job_def("land").execute_in_process(run_config=request.run_config).success
+        run = defs.resolve_job_def("land").execute_in_process(
+            run_config=request.run_config, partition_key=request.partition_key
+        )
+        assert run.success
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.opportunities").fetchone()[0] == 8800
         assert con.execute("SELECT DISTINCT source FROM raw._loads").fetchall() == [
