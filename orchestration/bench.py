@@ -764,8 +764,10 @@ def evaluate_targets(results: dict[str, dict]) -> list[tuple[str, str, str]]:
             verdict(rss, T["large_peak_rss_gb"]),
         )
     )
+    # The dbt stage is `dbt build`: the models and their data tests. The limit that does the same work
+    # is the compiled SQL of both (`dbt_over_limit_incl_tests`); models alone are printed beside it.
     for key, label, at_least in (
-        ("dbt_over_limit", "dbt stage <= 1.5x limit", False),
+        ("dbt_over_limit_incl_tests", "dbt build <= 1.5x limit (same SQL: models + data tests)", False),
         ("pandas_over_dbt", "pandas peer >= 3x dbt stage", True),
     ):
         for scale in ("large", "default"):
@@ -789,9 +791,12 @@ def evaluate_targets(results: dict[str, dict]) -> list[tuple[str, str, str]]:
                 (
                     f"{label} ({scale}){tag}",
                     f"{v}x" if v is not None else "not run",
-                    verdict(v, T[key], at_least=at_least),
+                    verdict(v, T["dbt_over_limit" if key.startswith("dbt") else key], at_least=at_least),
                 )
             )
+            if key.startswith("dbt") and v is not None:
+                models_only = res["ratios"].get("dbt_over_limit")
+                rows.append((f"  dbt build / the models' SQL alone ({scale})", f"{models_only}x", "info"))
     for scale in ("large", "default"):
         res = results.get(scale)
         v = res.get("incremental", {}).get("share_of_full_run") if res else None
