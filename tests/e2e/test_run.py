@@ -27,7 +27,8 @@ def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
 def _counts(home: Path, schema: str) -> dict[str, int]:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         names = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT starts_with(table_name, '_')",
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+            "AND NOT starts_with(table_name, '_')",
             [schema]).fetchall()]
         return {n: con.execute(f"SELECT count(*) FROM {schema}.{n}").fetchone()[0] for n in names}
 

@@ -27,7 +27,12 @@ def new_home(tmp: Path, landed_home: Path | None = None) -> Path:
 def run_dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
     """`dbt <args>` on the project with SALESALIGN_HOME=home; target and logs stay inside `home`
     (dbt_project/target is shared by concurrent runs). Raises with dbt's output on failure."""
-    env = {**os.environ, "SALESALIGN_HOME": str(home), "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "SALESALIGN_HOME": str(home),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     cmd = [
         str(DBT), *args,
         "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
@@ -35,7 +40,9 @@ def run_dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
     ]
     proc = subprocess.run(cmd, cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+        )
     return proc
 
 

@@ -62,7 +62,9 @@ def throwaway_cluster(admin_password: str | None = None) -> Iterator[str]:
         secret = f":{admin_password}" if admin_password is not None else ""
         yield f"postgresql+psycopg://postgres{secret}@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "stop"], capture_output=True)
+        subprocess.run(
+            [*run_as, str(bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "stop"], capture_output=True
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -20,7 +20,10 @@ def _accounts_csv(path: Path, rows: list[str]) -> Path:
 
 
 def _row(account_id: str, employees: str = "120", updated: str = "2024-01-02 10:00:00") -> str:
-    return f"{account_id},Acme {account_id},software,{employees},1000000.50,USD,na,US,2023-01-01 00:00:00,{updated}"
+    return (
+        f"{account_id},Acme {account_id},software,{employees},1000000.50,USD,na,US,"
+        f"2023-01-01 00:00:00,{updated}"
+    )
 
 
 @pytest.fixture
@@ -74,7 +77,9 @@ def test_every_row_carries_load_metadata(con, small_drop):
     assert files == len(contract.TABLE_NAMES)
     assert rows == sum(row_count(con, t) for t in contract.TABLE_NAMES)
     # Row numbers are 1..n within each file.
-    lo, hi, n = con.execute("SELECT min(_source_row), max(_source_row), count(*) FROM raw.activities").fetchone()
+    lo, hi, n = con.execute(
+        "SELECT min(_source_row), max(_source_row), count(*) FROM raw.activities"
+    ).fetchone()
     assert (lo, hi) == (1, n)
 
 
@@ -97,7 +102,9 @@ def test_csv_is_cast_to_the_contract(con, tmp_path):
                              "WHERE table_schema = 'raw' AND table_name = 'accounts'").fetchall())
     assert types["employee_count"] == "INTEGER"
     assert types["annual_revenue"] == "DECIMAL(18,2)"
-    assert con.execute("SELECT sum(annual_revenue) FROM raw.accounts").fetchone()[0] == pytest.approx(2000001.0)
+    assert con.execute(
+        "SELECT sum(annual_revenue) FROM raw.accounts"
+    ).fetchone()[0] == pytest.approx(2000001.0)
 
 
 def test_value_that_does_not_fit_names_file_row_and_column(con, tmp_path):

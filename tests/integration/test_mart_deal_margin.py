@@ -35,8 +35,12 @@ def times_rate(amounts, rates) -> np.ndarray:
     """money x rate rounded to the cent in exact decimal arithmetic, the rate taken to 10 places."""
     cent, places = Decimal("0.01"), Decimal("1e-10")
     return np.array([
-        float((Decimal(repr(float(a))) * Decimal(repr(float(r))).quantize(places)).quantize(cent, ROUND_HALF_UP))
-        for a, r in zip(amounts, rates)
+        float(
+            (Decimal(repr(float(a))) * Decimal(repr(float(r))).quantize(places)).quantize(
+                cent, ROUND_HALF_UP
+            )
+        )
+        for a, r in zip(amounts, rates, strict=True)
     ])
 
 
@@ -56,10 +60,12 @@ def expected_deal_margin(home) -> pd.DataFrame:
     opp["close_date"] = pd.to_datetime(opp["close_date"])
     fx = latest(home, "fx_rates")
     fx["rate_date"] = pd.to_datetime(fx["rate_date"])
-    rate = dict(zip(zip(fx["currency"], fx["rate_date"]), fx["usd_per_unit"]))
+    rate = dict(zip(zip(fx["currency"], fx["rate_date"], strict=True), fx["usd_per_unit"], strict=True))
 
     def usd(amount, currency, day):
-        rates = np.array([1.0 if c == "USD" else rate[(c, d)] for c, d in zip(currency, pd.to_datetime(day))])
+        rates = np.array(
+            [1.0 if c == "USD" else rate[(c, d)] for c, d in zip(currency, pd.to_datetime(day), strict=True)]
+        )
         return np.where(np.asarray(currency) == "USD", np.asarray(amount, float), times_rate(amount, rates))
 
     deals = opp[opp["is_closed"]].copy()
@@ -103,7 +109,13 @@ def expected_deal_margin(home) -> pd.DataFrame:
     deals["activity_count"] = g.size().reindex(deals.index).fillna(0)
     before = act[act["day"] < act["close_date"]]
     for p in contract.PRACTICE_ACTIVITY_TYPES:
-        deals[f"{p}_count"] = before[before["activity_type"] == p].groupby("opportunity_id").size().reindex(deals.index).fillna(0)
+        deals[f"{p}_count"] = (
+            before[before["activity_type"] == p]
+            .groupby("opportunity_id")
+            .size()
+            .reindex(deals.index)
+            .fillna(0)
+        )
 
     # cost-to-serve: each account-month to the won deals in service (12 months after the close month)
     cts = latest(home, "cost_to_serve")
@@ -116,14 +128,18 @@ def expected_deal_margin(home) -> pd.DataFrame:
     s = s[(offset >= 1) & (offset <= 12)].copy()
     s["share"] = s["net_bookings"] / s.groupby(["account_id", "month"])["net_bookings"].transform("sum")
     s["allocated"] = s["usd"] * s["share"]
-    deals["allocated_cost_to_serve"] = r2(s.groupby("opportunity_id")["allocated"].sum().reindex(deals.index).fillna(0))
+    deals["allocated_cost_to_serve"] = r2(
+        s.groupby("opportunity_id")["allocated"].sum().reindex(deals.index).fillna(0)
+    )
 
     deals["list_amount"] = deals["list_amount_usd"]
     deals["deal_amount"] = deals["deal_amount_usd"]
     deals["discount_amount"] = deals["list_amount_usd"] - deals["deal_amount_usd"]
     deals["gross_margin"] = deals["net_revenue"] - deals["cogs"]
     deals["selling_cost"] = deals["effort_cost"] + deals["commissions"]
-    deals["contribution_margin"] = deals["gross_margin"] - deals["selling_cost"] - deals["allocated_cost_to_serve"]
+    deals["contribution_margin"] = (
+        deals["gross_margin"] - deals["selling_cost"] - deals["allocated_cost_to_serve"]
+    )
     deals["days_to_close"] = (deals["close_date"] - deals["created_at"].dt.normalize()).dt.days
     return deals
 
@@ -135,10 +151,18 @@ def test_deal_margin_matches_an_independent_pandas_computation_to_the_cent(built
     mart = mart.loc[expected.index]
     for col in MONEY:
         diff = (mart[col].astype(float) - expected[col].astype(float)).abs()
-        assert diff.max() < 0.005, f"{col}: {int((diff >= 0.005).sum())} deals differ, e.g.\n{diff.nlargest(3)}"
-    for col in ["selling_hours", "activity_count", "days_to_close"] + [f"{p}_count" for p in contract.PRACTICE_ACTIVITY_TYPES]:
-        np.testing.assert_allclose(mart[col].astype(float), expected[col].astype(float), atol=1e-9, err_msg=col)
-    np.testing.assert_allclose(mart["cogs_rate"].astype(float), expected["cogs_rate"].astype(float), err_msg="cogs_rate")
+        assert diff.max() < 0.005, (
+            f"{col}: {int((diff >= 0.005).sum())} deals differ, e.g.\n{diff.nlargest(3)}"
+        )
+    for col in ["selling_hours", "activity_count", "days_to_close"] + [
+        f"{p}_count" for p in contract.PRACTICE_ACTIVITY_TYPES
+    ]:
+        np.testing.assert_allclose(
+            mart[col].astype(float), expected[col].astype(float), atol=1e-9, err_msg=col
+        )
+    np.testing.assert_allclose(
+        mart["cogs_rate"].astype(float), expected["cogs_rate"].astype(float), err_msg="cogs_rate"
+    )
     # lost deals: no revenue, but they carry their selling cost
     lost = mart[~mart["is_won"]]
     assert (lost["net_revenue"] == 0).all() and (lost["selling_cost"] > 0).all()
@@ -153,7 +177,10 @@ def test_mart_agrees_with_the_demo_bookkeeping(built_home, small_drop):
                sum(net_bookings) as bookings, sum(commissions) as commissions, sum(selling_hours) as hours,
                sum(effort_cost) as effort
         from marts.fct_deal_margin""").iloc[0]
-    lines = query(built_home, "select (select count(*) from raw.invoices) + (select count(*) from raw.credit_notes) as n").n[0]
+    lines = query(
+        built_home,
+        "select (select count(*) from raw.invoices) + (select count(*) from raw.credit_notes) as n",
+    ).n[0]
     assert t.n_closed == book["n_closed"] and t.n_won == book["n_won"]
     # the generator sums unrounded conversions; the mart converts each document to the cent:
     # at most half a cent per document apart
@@ -178,7 +205,10 @@ def test_cost_to_serve_is_fully_accounted_for(built_home, small_drop):
 
 
 def test_marts_carry_no_personal_data(built_home):
-    cols = query(built_home, "select table_name, column_name from information_schema.columns where table_schema = 'marts'")
+    cols = query(
+        built_home,
+        "select table_name, column_name from information_schema.columns where table_schema = 'marts'",
+    )
     pii = {c.name for t in contract.TABLES for c in t.columns if c.pii and c.name != "rep_name"}
     assert not pii & set(cols["column_name"]), pii & set(cols["column_name"])
     assert set(cols["table_name"]) >= {"fct_deal_margin", "fct_opportunities", "dim_accounts", "dim_reps",

@@ -58,7 +58,8 @@ CASES = [
     ),
     (
         "fct_opportunities",
-        "INSERT INTO marts.fct_opportunities (SELECT * FROM marts.fct_opportunities ORDER BY opportunity_id LIMIT 1)",
+        "INSERT INTO marts.fct_opportunities "
+        "(SELECT * FROM marts.fct_opportunities ORDER BY opportunity_id LIMIT 1)",
         "expect_column_values_to_be_between(_key_occurrences)",
         2,
         "opportunity_id=",
@@ -73,7 +74,8 @@ CASES = [
     ),
     (
         "dim_reps",
-        "UPDATE marts.dim_reps SET manager_id = rep_id WHERE rep_id = (SELECT min(rep_id) FROM marts.dim_reps)",
+        "UPDATE marts.dim_reps SET manager_id = rep_id "
+        "WHERE rep_id = (SELECT min(rep_id) FROM marts.dim_reps)",
         "expect_column_values_to_be_between(_manages_self)",
         1,
         "rep_id=",
@@ -117,7 +119,9 @@ CASES = [
     CASES,
     ids=[f"{c[0]}-{c[2].split('(')[1].rstrip(')')}" for c in CASES],
 )
-def test_planted_mart_defect_fails_its_expectation(marts_copy, model, tamper, expectation, unexpected, sample):
+def test_planted_mart_defect_fails_its_expectation(
+    marts_copy, model, tamper, expectation, unexpected, sample
+):
     report = _validate(marts_copy, model, tamper)
     assert not report.passed
     failed = {o.name: o for o in report.by_outcome(BLOCKING)}

@@ -1,4 +1,5 @@
-"""Quarantined raw rows never reach staging (and so the marts); the record falls back to its last good version."""
+"""Quarantined raw rows never reach staging (and so the marts); the record falls back to its \
+last good version."""
 
 from __future__ import annotations
 
@@ -34,11 +35,15 @@ def test_staging_skips_quarantined_rows(tmp_path, small_marts_home):
 
     # Quarantining rows that were already built is a restatement: rebuild the facts in full (in a
     # run, landing -> checks -> dbt, new quarantine rows only ever concern the new loads).
-    run_dbt(tmp_path, "build", "--full-refresh", "--select", "stg_finance__invoices+", "stg_crm__opportunities+")
+    run_dbt(
+        tmp_path, "build", "--full-refresh", "--select", "stg_finance__invoices+", "stg_crm__opportunities+"
+    )
     staged = query(tmp_path, "SELECT invoice_id FROM staging.stg_finance__invoices")["invoice_id"]
     assert len(staged) == raw_invoices - 2
     assert not set(staged) & {key for _, _, key, _ in invoices}
-    opportunities = query(tmp_path, "SELECT opportunity_id FROM staging.stg_crm__opportunities")["opportunity_id"]
+    opportunities = query(tmp_path, "SELECT opportunity_id FROM staging.stg_crm__opportunities")[
+        "opportunity_id"
+    ]
     assert opportunity[2] not in set(opportunities)
     # Nothing is lost: the raw rows are still there.
     assert query(tmp_path, "SELECT count(*) AS n FROM raw.invoices")["n"][0] == raw_invoices

@@ -40,7 +40,7 @@ TODAY = "CAST(current_date AS DATE)"
 ACCOUNT_COLS = contract.table("accounts").column_names
 
 
-# ------------------------------------------------------------------ shared fixtures and helpers
+# --------------------------------------------------------- shared fixtures and helpers
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def _lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True)
 
 
-# ------------------------------------------------------------------ rejected files
+# --------------------------------------------------------- rejected files
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,9 @@ def _truncated_last_line(tiny, drop):
 
 
 def _truncated_in_quote(tiny, drop):
-    path = write_csv(tiny, drop / "accounts.csv", select="* REPLACE ('Acme, ' || account_name AS account_name)")
+    path = write_csv(
+        tiny, drop / "accounts.csv", select="* REPLACE ('Acme, ' || account_name AS account_name)"
+    )
     data = path.read_bytes()
     last = data.rstrip(b"\n").rfind(b"\n")
     path.write_bytes(data[: data.index(b'"', last) + 8])  # stops 7 bytes into a quoted name
@@ -245,8 +247,16 @@ REJECTED = [
         _renamed_column,
         (r"missing column\(s\) account_id", r"not in the contract: AccountId \(renamed\?\)"),
     ),
-    Rejected("wrong_type_date", _wrong_type_date, (r"row 3 \(header is row 0\): created_at=31/12/2024 does not fit TIMESTAMP",)),
-    Rejected("wrong_type_parquet", _wrong_type_parquet, (r"row 1 \(header is row 0\): amount=1.234,50 does not fit DECIMAL",)),
+    Rejected(
+        "wrong_type_date",
+        _wrong_type_date,
+        (r"row 3 \(header is row 0\): created_at=31/12/2024 does not fit TIMESTAMP",),
+    ),
+    Rejected(
+        "wrong_type_parquet",
+        _wrong_type_parquet,
+        (r"row 1 \(header is row 0\): amount=1.234,50 does not fit DECIMAL",),
+    ),
     Rejected("empty_file", _empty_file, (r"the file is empty",)),
     Rejected(
         "truncated_last_line",
@@ -263,15 +273,26 @@ REJECTED = [
     Rejected(
         "rows_delimited_unlike_the_header",
         _rows_with_other_delimiter,
-        (r"row 1 \(header is row 0\): the row has 1 of the header.s 10 fields: the rows are delimited by .;., the header by .,.",),
+        (
+            r"row 1 \(header is row 0\): the row has 1 of the header.s 10 fields: "
+            r"the rows are delimited by .;., the header by .,.",
+        ),
     ),
     Rejected(
         "decimal_comma_in_a_semicolon_file",
         _decimal_comma,
         (r"row 1 \(header is row 0\): annual_revenue=[\d]+,\d+ does not fit DECIMAL\(18,2\)",),
     ),
-    Rejected("amount_beyond_decimal_18_2", _absurd_amount, (r"row 7 \(header is row 0\): annual_revenue=1e20 does not fit",)),
-    Rejected("duplicate_header_column", _duplicate_header, (r"row 0 \(the header\) names column\(s\) account_name more than once",)),
+    Rejected(
+        "amount_beyond_decimal_18_2",
+        _absurd_amount,
+        (r"row 7 \(header is row 0\): annual_revenue=1e20 does not fit",),
+    ),
+    Rejected(
+        "duplicate_header_column",
+        _duplicate_header,
+        (r"row 0 \(the header\) names column\(s\) account_name more than once",),
+    ),
     Rejected(
         "unquoted_delimiter_in_a_value",
         _unquoted_delimiter,
@@ -294,7 +315,7 @@ def test_rejected_file_names_file_row_column_and_lands_nothing(case, tiny, home,
     assert snapshot(home) == before, "nothing of a rejected file lands; raw and marts are untouched"
 
 
-# ------------------------------------------------------------------ accepted files
+# --------------------------------------------------------- accepted files
 
 
 def _raw(home: Path, sql: str, params=None) -> list[tuple]:
@@ -304,7 +325,9 @@ def _raw(home: Path, sql: str, params=None) -> list[tuple]:
 
 def _later_accounts(tiny, drop: Path, select: str, name="accounts.csv", delim=",") -> Path:
     """A later drop of accounts (new ids, so the landing is the only thing under test)."""
-    return write_csv(tiny, drop / name, select=f"* REPLACE ('N-' || account_id AS account_id) {select}", delim=delim)
+    return write_csv(
+        tiny, drop / name, select=f"* REPLACE ('N-' || account_id AS account_id) {select}", delim=delim
+    )
 
 
 def test_extra_column_is_ignored_with_a_warning_and_every_row_lands(tiny, home, tmp_path):
@@ -360,7 +383,14 @@ HOSTILE = [
     "Robert'); DELETE FROM raw._loads WHERE ('1'='1",
     "O'Brien & Söhne \"Ltd\"",
 ]
-WORLD = ["株式会社テスト", "Škoda Müller Ærø", "شركة الاختبار", "Тест ООО", "🦄 Unicorn 👩‍💻 Labs", "e\u0301cole"]
+WORLD = [
+    "株式会社テスト",
+    "Škoda Müller Ærø",
+    "شركة الاختبار",
+    "Тест ООО",
+    "🦄 Unicorn 👩‍💻 Labs",
+    "e\u0301cole",
+]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -378,7 +408,8 @@ def test_formula_sql_and_non_latin_text_lands_verbatim_and_executes_nothing(fmt,
         write_parquet(tiny, tmp_path / "tmp.parquet", "accounts", select)
         with duckdb.connect() as con:
             con.execute(
-                f"COPY (SELECT * FROM read_parquet('{tmp_path / 'tmp.parquet'}')) TO {landing.quote(path)} (HEADER)"
+                f"COPY (SELECT * FROM read_parquet('{tmp_path / 'tmp.parquet'}')) "
+                f"TO {landing.quote(path)} (HEADER)"
             )
     else:
         write_parquet(tiny, path, "accounts", select)
@@ -386,7 +417,9 @@ def test_formula_sql_and_non_latin_text_lands_verbatim_and_executes_nothing(fmt,
     [result] = land(home, drop)
     assert result.rows == len(names)
     landed = _raw(
-        home, "SELECT account_name, industry, _source_file FROM raw.accounts WHERE _load_id = ? ORDER BY _source_row",
+        home,
+        "SELECT account_name, industry, _source_file FROM raw.accounts "
+        "WHERE _load_id = ? ORDER BY _source_row",
         [result.load_id],
     )
     assert [r[0] for r in landed] == names and [r[1] for r in landed] == names  # verbatim, code points too
@@ -474,7 +507,9 @@ def test_file_still_being_written_is_rolled_back_then_lands_whole(tiny, home, tm
 
     monkeypatch.setattr(landing, "file_sha256", copy_goes_on)
     before = snapshot(home)
-    with pytest.raises(FileChangedError, match=r"changed while it was being landed .*nothing of it was landed"):
+    with pytest.raises(
+        FileChangedError, match=r"changed while it was being landed .*nothing of it was landed"
+    ):
         land(home, drop)
     assert snapshot(home) == before
     monkeypatch.setattr(landing, "file_sha256", real_sha)
@@ -487,7 +522,8 @@ def test_drop_sensor_waits_for_a_complete_drop(tiny, tmp_path):
     path = _later_accounts(tiny, drop, "")
     data = path.read_bytes()
     (drop / "manifest.json").write_text(
-        '{"files": {"accounts.csv": {"bytes": %d, "sha256": "%s"}}}' % (len(data), hashlib.sha256(data).hexdigest())
+        f'{{"files": {{"accounts.csv": {{"bytes": {len(data)}, '
+        f'"sha256": "{hashlib.sha256(data).hexdigest()}"}}}}}}'
     )
     path.write_bytes(data[: len(data) // 2])
     complete, why = drop_status(drop)
@@ -496,7 +532,7 @@ def test_drop_sensor_waits_for_a_complete_drop(tiny, tmp_path):
     assert drop_status(drop) == (True, "manifest.json verified (1 files)")
 
 
-# ------------------------------------------------------------------ blocked and quarantined by the quality gate
+# --------------------------------------------------------- blocked and quarantined by the quality gate
 
 
 def _materialize_with_dbt(home: Path, drop: Path, table: str, monkeypatch) -> dg.ExecuteInProcessResult:
@@ -544,7 +580,8 @@ GX_BLOCKED = [
         "conflicting_duplicate_ids",
         "invoices",
         "parquet",
-        "SELECT * FROM src UNION ALL (SELECT * REPLACE (amount + 1 AS amount) FROM src ORDER BY invoice_id LIMIT 3)",
+        "SELECT * FROM src UNION ALL "
+        "(SELECT * REPLACE (amount + 1 AS amount) FROM src ORDER BY invoice_id LIMIT 3)",
         "expect_column_values_to_be_between(_key_occurrences_in_batch)",
         6,
     ),
@@ -561,8 +598,8 @@ GX_BLOCKED = [
         "unknown_currency",
         "accounts",
         "csv",
-        "SELECT * REPLACE (CASE WHEN account_id IN (SELECT account_id FROM src ORDER BY 1 LIMIT 3) THEN 'BTC' "
-        "ELSE currency END AS currency) FROM src",
+        "SELECT * REPLACE (CASE WHEN account_id IN (SELECT account_id FROM src ORDER BY 1 LIMIT 3) "
+        "THEN 'BTC' ELSE currency END AS currency) FROM src",
         "expect_column_values_to_be_in_set(_currency_has_fx_rate)",
         3,
     ),
@@ -586,7 +623,8 @@ def _deliver(tiny, tmp_path: Path, case: Gx) -> Path:
         write_parquet(tiny, tmp_path / "tmp.parquet", case.table, case.select)
         with duckdb.connect() as con:
             con.execute(
-                f"COPY (SELECT * FROM read_parquet('{tmp_path / 'tmp.parquet'}')) TO {landing.quote(path)} (HEADER)"
+                f"COPY (SELECT * FROM read_parquet('{tmp_path / 'tmp.parquet'}')) "
+                f"TO {landing.quote(path)} (HEADER)"
             )
     else:
         write_parquet(tiny, path, case.table, case.select)
@@ -601,7 +639,9 @@ def _clear(home: Path, table: str) -> None:
 
 
 @pytest.mark.parametrize("case", GX_BLOCKED, ids=[c.name for c in GX_BLOCKED])
-def test_blocked_batch_keeps_every_raw_row_and_leaves_marts_identical(case, tiny, home, tmp_path, monkeypatch):
+def test_blocked_batch_keeps_every_raw_row_and_leaves_marts_identical(
+    case, tiny, home, tmp_path, monkeypatch
+):
     from orchestration.extract.assets import raw_asset_key
 
     path = _deliver(tiny, tmp_path, case)
@@ -708,7 +748,9 @@ def test_quarantine_sets_aside_exactly_the_bad_rows(case, tiny, home, tmp_path):
         ),
     ],
 )
-def test_implausible_amounts_land_with_a_named_warning(name, table, select, expectation, tiny, home, tmp_path):
+def test_implausible_amounts_land_with_a_named_warning(
+    name, table, select, expectation, tiny, home, tmp_path
+):
     """Amounts that fit the type but not the business (cents, 10^13) are flagged, not blocked (yet)."""
     from orchestration.quality.validate import validate_raw_batch
 
@@ -722,7 +764,7 @@ def test_implausible_amounts_land_with_a_named_warning(name, table, select, expe
     assert report.passed and result.rows == file_rows(path)
 
 
-# ------------------------------------------------------------------ handled downstream: order, lateness, deletions
+# --------------------------------------------------------- handled downstream: order, lateness, deletions
 
 
 @pytest.fixture(scope="module")
@@ -749,22 +791,32 @@ def later_drop_built(tiny, tmp_path_factory) -> dict:
         # an older version of `stale` (an hour before the landed one) with three times the amount
         con.execute(
             f"COPY (SELECT * REPLACE (amount * 3 AS amount, list_amount * 3 AS list_amount, "
-            f"updated_at - INTERVAL 1 HOUR AS updated_at) FROM read_parquet('{src / 'opportunities.parquet'}') "
+            f"updated_at - INTERVAL 1 HOUR AS updated_at) "
+            f"FROM read_parquet('{src / 'opportunities.parquet'}') "
             f"WHERE opportunity_id = '{stale[0]}') TO '{drop / 'opportunities.parquet'}' (FORMAT parquet)"
         )
         con.execute(
-            f"COPY (SELECT 'INV-LATE-1' AS invoice_id, '{late[0]}' AS opportunity_id, '{late[1]}' AS account_id, "
+            f"COPY (SELECT 'INV-LATE-1' AS invoice_id, '{late[0]}' AS opportunity_id, "
+            f"'{late[1]}' AS account_id, "
             f"{TODAY} - 1 AS invoice_date, CAST(1234.56 AS DECIMAL(18,2)) AS amount, 'USD' AS currency) "
             f"TO '{drop / 'invoices.parquet'}' (FORMAT parquet)"
         )
-        gone = con.execute(f"SELECT min(account_id) FROM read_parquet('{src / 'accounts.parquet'}')").fetchone()[0]
+        gone = con.execute(
+            f"SELECT min(account_id) FROM read_parquet('{src / 'accounts.parquet'}')"
+        ).fetchone()[0]
         con.execute(
             f"COPY (SELECT * FROM read_parquet('{src / 'accounts.parquet'}') WHERE account_id <> '{gone}') "
             f"TO '{drop / 'accounts.parquet'}' (FORMAT parquet)"
         )
     results = land(home, drop)
     run_dbt(home, "build")
-    return {"home": home, "stale": stale, "late": late, "gone": gone, "results": {r.table: r for r in results}}
+    return {
+        "home": home,
+        "stale": stale,
+        "late": late,
+        "gone": gone,
+        "results": {r.table: r for r in results},
+    }
 
 
 def test_out_of_order_update_keeps_the_latest_version(later_drop_built):

@@ -127,7 +127,9 @@ def test_api_formula_sql_emoji_strings_land_verbatim(crm, tmp_path):
     source = _hubspot(crm, tmp_path)
     assert source.extract()["companies"] == len(HOSTILE)
     _land(tmp_path, source)
-    assert [r[0] for r in _rows(tmp_path, "SELECT account_name FROM raw.accounts ORDER BY account_id")] == HOSTILE
+    assert [
+        r[0] for r in _rows(tmp_path, "SELECT account_name FROM raw.accounts ORDER BY account_id")
+    ] == HOSTILE
 
 
 def test_api_record_repeated_in_a_page_lands_once(crm, tmp_path):
@@ -135,7 +137,12 @@ def test_api_record_repeated_in_a_page_lands_once(crm, tmp_path):
         crm.put("companies", _company(i, day=i + 1))
     real = crm.records["companies"]
     # a server that repeats a record within a page (seen with offset paging under concurrent writes)
-    crm.records["companies"] = {"100": real["100"], "100 ": real["100"], "101": real["101"], "102": real["102"]}
+    crm.records["companies"] = {
+        "100": real["100"],
+        "100 ": real["100"],
+        "101": real["101"],
+        "102": real["102"],
+    }
     source = _hubspot(crm, tmp_path)
     assert source.extract()["companies"] == 3
     _land(tmp_path, source)
@@ -258,7 +265,9 @@ def test_finance_db_sql_and_formula_strings_land_verbatim_and_run_nothing(db_url
     source = _finance(db_url, tmp_path)
     assert source.extract()["ar_invoices"] == len(HOSTILE)
     _land(tmp_path, source, ("invoices",))
-    assert [r[0] for r in _rows(tmp_path, "SELECT account_id FROM raw.invoices ORDER BY invoice_id")] == HOSTILE
+    assert [
+        r[0] for r in _rows(tmp_path, "SELECT account_id FROM raw.invoices ORDER BY invoice_id")
+    ] == HOSTILE
     assert sa.inspect(engine).has_table("fx_daily")
     engine.dispose()
 
@@ -269,7 +278,10 @@ def test_finance_db_rows_keyset_paging_would_lose_fail_before_any_page(defect, d
     rows = [_inv("INV-1", 0), _inv("INV-2", 5), _inv("INV-3", 5)]
     if defect == "duplicate_id_and_change_time":  # conflicting copies of INV-2 at the same instant
         rows.append(_inv("INV-2", 5, total="99.99"))
-        expected = r"\(updated_at, invoice_no\) is not unique \(invoice_no=INV-2 at 2025-01-03[ T]09:05:00 x2\)"
+        expected = (
+            r"\(updated_at, invoice_no\) is not unique "
+            r"\(invoice_no=INV-2 at 2025-01-03[ T]09:05:00 x2\)"
+        )
     else:
         rows.append(_inv("INV-4", 0, updated=None))
         expected = r"1 row\(s\) with a NULL updated_at or invoice_no"
