@@ -34,12 +34,12 @@ def write_day_two(drop) -> dict:
         day = f"date '{d}'"
         con.execute(f"""create table o2 as
             -- 15 open deals won today, 5 lost today
-            select * replace ('closed_won' as stage, true as is_closed, true as is_won, """
-                    f"""{day} as close_date, {ts} as updated_at)
+            select * replace ('closed_won' as stage, true as is_closed, true as is_won,
+                              {day} as close_date, {ts} as updated_at)
             from (select * from opportunities where not is_closed order by opportunity_id limit 15)
             union all
-            select * replace ('closed_lost' as stage, true as is_closed, false as is_won, """
-                    f"""{day} as close_date, {ts} as updated_at)
+            select * replace ('closed_lost' as stage, true as is_closed, false as is_won,
+                              {day} as close_date, {ts} as updated_at)
             from (select * from opportunities where not is_closed order by opportunity_id limit 5 offset 15)
             -- 10 won deals renegotiated (amount changes)
             union all
@@ -51,8 +51,8 @@ def write_day_two(drop) -> dict:
             from (select * from opportunities where is_closed and not is_won order by opportunity_id limit 2)
             -- a stale version landed late: older updated_at, must be ignored
             union all
-            select * replace ('prospecting' as stage, false as is_closed, false as is_won, """
-                    f"""updated_at - interval 30 day as updated_at)
+            select * replace ('prospecting' as stage, false as is_closed, false as is_won,
+                              updated_at - interval 30 day as updated_at)
             from (select * from opportunities where is_won order by opportunity_id desc limit 3)""")
         con.execute(
             "create table won2 as select * from o2 where stage = 'closed_won' and close_date = " + day
@@ -61,39 +61,38 @@ def write_day_two(drop) -> dict:
             "opportunities": "select * from o2",
             "invoices": """select 'INV-D2-' || opportunity_id as invoice_id, opportunity_id, account_id,
                                    close_date as invoice_date, amount, currency from won2""",
-            "commissions": """select 'COM-D2-' || opportunity_id as commission_id, opportunity_id, """
-                           """owner_rep_id as rep_id,
-                                      close_date as paid_date, """
-                           """cast(amount * 0.08 as decimal(18,2)) as amount, currency from won2""",
-            "activities": """select 'ACT-D2-' || opportunity_id || '-' || k as activity_id, """
-                          """opportunity_id, account_id,
-                                     owner_rep_id as rep_id, """
-                          """case when k = 1 then 'proof_of_concept' else 'call' end as activity_type,
-                                     cast(close_date - 3 as timestamp) + interval 10 hour as started_at, """
-                          """35 as duration_minutes
+            "commissions": """select 'COM-D2-' || opportunity_id as commission_id, opportunity_id,
+                                      owner_rep_id as rep_id, close_date as paid_date,
+                                      cast(amount * 0.08 as decimal(18,2)) as amount, currency from won2""",
+            "activities": """select 'ACT-D2-' || opportunity_id || '-' || k as activity_id, opportunity_id,
+                                     account_id, owner_rep_id as rep_id,
+                                     case when k = 1 then 'proof_of_concept' else 'call' end as activity_type,
+                                     cast(close_date - 3 as timestamp) + interval 10 hour as started_at,
+                                     35 as duration_minutes
                               from (select * from o2 where is_closed), range(1, 3) as r(k)
                               union all
-                              select 'ACT-D2-LATE-' || opportunity_id, opportunity_id, account_id, """
-                          """owner_rep_id, 'executive_sponsor_meeting',
+                              select 'ACT-D2-LATE-' || opportunity_id, opportunity_id, account_id,
+                                     owner_rep_id, 'executive_sponsor_meeting',
                                      cast(close_date - 10 as timestamp) + interval 9 hour, 55
-                              from (select * from opportunities where is_closed """
-                          """order by opportunity_id desc limit 10)""",
-            "cost_to_serve": f"""select account_id, """
-                             f"""cast(date_trunc('month', {day}) + interval 1 month as date) as month,
+                              from (select * from opportunities where is_closed
+                                    order by opportunity_id desc limit 10)""",
+            "cost_to_serve": f"""select account_id,
+                                        cast(date_trunc('month', {day}) + interval 1 month as date) as month,
                                         cast(1234.56 as decimal(18,2)) as amount, currency from won2
                                  union all
                                  select account_id, month, cast(amount + 100 as decimal(18,2)), currency
                                  from (select * from cost_to_serve order by account_id, month limit 5)""",
             "fx_rates": """select rate_date, currency, usd_per_unit * 1.01 as usd_per_unit from fx_rates
                             where currency = 'EUR' and rate_date = (
-                                select min(close_date) from opportunities where is_won """
-                        """and currency = 'EUR')""",
-            "rep_costs": """select rep_id, month, """
-                         """cast(loaded_cost_per_hour + 5 as decimal(18,2)) as loaded_cost_per_hour, currency
+                                select min(close_date) from opportunities
+                                where is_won and currency = 'EUR')""",
+            "rep_costs": """select rep_id, month,
+                                   cast(loaded_cost_per_hour + 5 as decimal(18,2)) as loaded_cost_per_hour,
+                                   currency
                             from (select * from rep_costs order by rep_id, month limit 3)""",
             "accounts": f"""select * replace (5000 as employee_count, {ts} as updated_at)
-                            from accounts where account_id = """
-                        f"""(select min(account_id) from opportunities where is_won)""",
+                            from accounts
+                            where account_id = (select min(account_id) from opportunities where is_won)""",
             "product_costs": """select * replace (cogs_rate + 0.01 as cogs_rate)
                                 from (select * from product_costs order by product_id, valid_from limit 1)""",
         }
@@ -149,7 +148,7 @@ def test_the_second_run_was_incremental_and_applied_the_changes(incremental_and_
     assert set(day2["won_today"]) <= set(deals.index)
     assert (deals.loc[day2["won_today"], "net_revenue"] > 0).all()
     assert not set(day2["reopened"]) & set(deals.index)
-    opps = query(home, "select opportunity_id, outcome from marts.fct_opportunities").set_index(
-        "opportunity_id"
-    )
+    opps = query(
+        home, "select opportunity_id, outcome from marts.fct_opportunities"
+    ).set_index("opportunity_id")
     assert (opps.loc[day2["reopened"], "outcome"] == "open").all()
