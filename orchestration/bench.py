@@ -63,7 +63,7 @@ TARGETS = {
 # ------------------------------------------------------------------ pure helpers (unit-tested)
 def stage_of(step_key: str) -> str:
     """The benchmark stage a Dagster step of the main job belongs to."""
-    if step_key.endswith("_great_expectations"):
+    if step_key.endswith("_great_expectations") or step_key.startswith("quality__"):
         return "quality"
     if step_key == "dbt_models":
         return "dbt"

@@ -11,6 +11,7 @@ from orchestration.extract.assets import assets as extract_assets
 from orchestration.extract.sensors import drop_sensors
 from orchestration.publish.assets import build_publish_assets
 from orchestration.publish.exports import PUBLISHED_SCHEMAS
+from orchestration.quality.assets import assets as quality_assets
 from orchestration.quality.checks import checks as quality_checks
 from orchestration.resources import build_resources
 from orchestration.settings import Settings
@@ -36,7 +37,7 @@ publish_assets = build_publish_assets(published)
 followers = automation.with_automation([*analytics_assets, *decision_assets, *publish_assets])
 
 defs = dg.Definitions(
-    assets=[*extract_assets, *transform_assets, *followers],
+    assets=[*extract_assets, *quality_assets, *transform_assets, *followers],
     asset_checks=quality_checks,
     resources=resources,
     jobs=[main_job],

@@ -4,7 +4,7 @@
 {% macro landed(source_name, table_name) -%}
     (select landed.* from {{ source(source_name, table_name) }} as landed
      where not exists (
-        select 1 from {{ var('quarantine_relation') }} as quarantined
+        select 1 from {{ source('quality', 'quarantined_rows') }} as quarantined
         where quarantined.table_name = '{{ table_name }}'
           and quarantined.load_id = landed._load_id
           and quarantined.source_row = landed._source_row)) as landed_{{ table_name }}

@@ -26,6 +26,7 @@ from orchestration.extract.landing import (
     row_count,
 )
 from orchestration.extract.sources import SourceError
+from orchestration.metadata import markdown_table
 from orchestration.resources import SourceResource, WarehouseResource
 
 GROUP = "extract"
@@ -121,20 +122,11 @@ def _landing_asset(table: contract.Table) -> dg.AssetsDefinition:
                 "files_skipped_already_landed": dg.MetadataValue.int(len(results) - len(landed)),
                 "load_ids": dg.MetadataValue.json([r.load_id for r in landed]),
                 "extracted_through": dg.MetadataValue.text(str(through or "now")),
-                "preview": dg.MetadataValue.md(_markdown_table(sample)),
+                "preview": dg.MetadataValue.md(markdown_table(sample, empty="_no new rows_")),
             }
         )
 
     return _land
-
-
-def _markdown_table(rows: list[dict]) -> str:
-    if not rows:
-        return "_no new rows_"
-    head = list(rows[0])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 landing_assets = [_landing_asset(t) for t in contract.TABLES]

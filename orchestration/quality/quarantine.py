@@ -80,3 +80,23 @@ def replace_quarantine(
         con.execute("ROLLBACK")
         raise
     return len({(r.load_id, r.source_row) for r in rows})
+
+
+def ledger_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Quarantined raw rows per (table, expectation): how many, in how many loads, the latest reason."""
+    ensure_quarantine_table(con)
+    rows = con.execute(
+        f"""SELECT table_name, expectation, count(DISTINCT (load_id, source_row)) AS rows,
+                   count(DISTINCT load_id) AS loads, arg_max(reason, quarantined_at) AS reason
+            FROM {TABLE} GROUP BY ALL ORDER BY rows DESC, table_name, expectation"""
+    ).fetchall()
+    return [dict(zip(("table", "expectation", "rows", "loads", "reason"), r, strict=True)) for r in rows]
+
+
+def quarantined_by_table(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Distinct raw rows held back from the marts per table (a row failing two expectations counts once)."""
+    ensure_quarantine_table(con)
+    rows = con.execute(
+        f"SELECT table_name, count(DISTINCT (load_id, source_row)) FROM {TABLE} GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return dict(rows)

@@ -1,8 +1,9 @@
 """The Dagster UI in a real browser: `make dev`'s webserver on 127.0.0.1, driven by headless chromium.
 
-Opens the global asset lineage (groups extract, dbt_staging, dbt_intermediate, dbt_marts, analytics,
-publish), one landing asset and its Great Expectations check, and saves screenshots under
-test-artifacts/ (ui-*.png). Skips only when chromium or Playwright is missing.
+Opens the global asset lineage (groups extract, quality, dbt_staging, dbt_intermediate, dbt_marts,
+analytics, publish), one landing asset and its Great Expectations check, the quarantine ledger of the
+quality stage, and saves screenshots under test-artifacts/ (ui-*.png). Skips only when chromium or
+Playwright is missing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from browser import artifact, chromium_path, launch
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-GROUPS = ["extract", "dbt_staging", "dbt_intermediate", "dbt_marts", "analytics", "publish"]
+GROUPS = ["extract", "quality", "dbt_staging", "dbt_intermediate", "dbt_marts", "analytics", "publish"]
 ASSET = dg.AssetKey(["raw", "accounts"])
 
 
@@ -142,11 +143,21 @@ def test_ui_shows_the_asset_graph_an_asset_and_its_checks(webserver):
         expect(page.get_by_text("This is a blocking asset check.")).to_be_visible()
         expect(page.get_by_text("Passed").first).to_be_visible()
         page.screenshot(path=artifact("ui-asset-checks.png"))
+
+        # the quality stage: the quarantine ledger the checks fill, between raw and dbt staging
+        page.goto(f"{webserver}/assets/quality/quarantined_rows")
+        ledger = page.get_by_text("raw rows the Great Expectations checks quarantined", exact=False)
+        expect(ledger).to_be_visible()
+        _dismiss_popups(page)
+        # downstream: dbt staging
+        expect(page.get_by_text("stg_crm__opportunities").first).to_be_visible()
+        page.screenshot(path=artifact("ui-quality-ledger.png"))
         browser.close()
     for name in (
         "ui-asset-graph.png",
         "ui-extract-group.png",
         "ui-asset-raw-accounts.png",
         "ui-asset-checks.png",
+        "ui-quality-ledger.png",
     ):
         assert artifact(name).stat().st_size > 20_000

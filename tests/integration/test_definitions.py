@@ -25,10 +25,14 @@ def test_definitions_load_with_every_stage(monkeypatch, tmp_path):
     assert {f"raw/{t}" for t in contract.TABLE_NAMES} <= keys
     assert {"marts/fct_deal_margin", "marts/dim_accounts"} <= keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"extract", "dbt_staging", "dbt_intermediate", "dbt_marts"} <= groups
-    # dbt sources resolve to the landing assets: staging depends on raw/<table>.
+    assert groups == {"extract", "quality", "dbt_staging", "dbt_intermediate", "dbt_marts", "analytics",
+                      "publish"}
+    # dbt sources resolve to the landing assets and the quarantine ledger: staging reads raw through it
     stg = graph.get(dg.AssetKey(["staging", "stg_crm__opportunities"]))
-    assert dg.AssetKey(["raw", "opportunities"]) in stg.parent_keys
+    ledger = dg.AssetKey(["quality", "quarantined_rows"])
+    assert {dg.AssetKey(["raw", "opportunities"]), ledger} <= stg.parent_keys
+    parents = {k.to_user_string() for k in graph.get(ledger).parent_keys}
+    assert parents == {f"raw/{t}" for t in contract.TABLE_NAMES}
     # dbt tests surface as asset checks.
     assert len(list(graph.asset_check_keys)) > 20
 

@@ -18,11 +18,12 @@ import pytest
 
 from orchestration.automation import latest_partition
 from orchestration.extract.assets import landing_assets, raw_asset_key
+from orchestration.quality.assets import QUARANTINE_LEDGER, quarantined_rows
 from orchestration.quality.checks import raw_checks as checks
 from orchestration.quality.quarantine import TABLE as QUARANTINE
 from orchestration.resources import SourceResource, WarehouseResource
 
-DOWNSTREAM = dg.AssetKey(["test", "downstream"])
+DOWNSTREAM = QUARANTINE_LEDGER  # the quality stage's asset: what dbt staging reads raw through
 
 
 @dataclass(frozen=True)
@@ -196,12 +197,8 @@ def _expected_bad_keys(small_drop: Path, case: Case) -> set[str]:
 
 
 def _materialize(home: Path, drop: Path, table: str) -> dg.ExecuteInProcessResult:
-    @dg.asset(key=DOWNSTREAM, deps=[raw_asset_key(table)])
-    def downstream() -> None:
-        """Stands for the dbt models that read the raw table."""
-
     return dg.materialize(
-        [*landing_assets, *checks, downstream],
+        [*landing_assets, *checks, quarantined_rows],
         selection=dg.AssetSelection.assets(raw_asset_key(table), DOWNSTREAM),
         resources={
             "source": SourceResource(kind="files", path=str(drop)),
@@ -259,6 +256,10 @@ def test_broken_drop(case: Case, small_drop, small_home, copy_of, tmp_path):
 
     if case.outcome == "quarantined":
         assert finding["quarantined"] == case.bad_rows
+        [ledger] = [e for e in result.get_asset_materialization_events() if e.asset_key == DOWNSTREAM]
+        ledger_meta = ledger.materialization.metadata
+        assert ledger_meta["by_table"].value == {case.table: case.bad_rows}
+        assert case.expectation in ledger_meta["ledger"].value
         with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
             quarantined = con.execute(
                 f"SELECT DISTINCT q.key_value, r.{case.key} FROM {QUARANTINE} q "
