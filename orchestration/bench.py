@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -490,31 +491,50 @@ def child_peer(drop: str) -> None:
     )
 
 
+def write_day_batch(drop: Path, source_day: str, name: str, id_prefix: str, shift_days: int = 0) -> dict:
+    """A day of new deals as sub-folder batches of `drop` (`opportunities/<name>.parquet`,
+    `activities/<name>.parquet`): the deals closed on `source_day`, their ids rewritten to start with
+    `id_prefix` (`OPP-9...`; their activities `ACT-9...`, same length), moved `shift_days` later, with
+    their activities. Returns the day the new deals close on, their ids and the row counts."""
+    import duckdb
+
+    con = duckdb.connect()
+    for t in ("opportunities", "activities"):
+        (drop / t).mkdir(exist_ok=True)
+    opp = f"read_parquet('{drop / 'opportunities.parquet'}')"
+    act = f"read_parquet('{drop / 'activities.parquet'}')"
+    keep = len("OPP-") + len(id_prefix) + 1  # ids keep their length: the prefix replaces leading digits
+    new_opp = f"'OPP-{id_prefix}' || substr(opportunity_id, {keep})"
+    shift = f"INTERVAL {shift_days} DAY"
+    opp_file, act_file = drop / "opportunities" / f"{name}.parquet", drop / "activities" / f"{name}.parquet"
+    con.execute(f"CREATE TEMP TABLE day_deals AS SELECT * FROM {opp} "
+                f"WHERE is_closed AND close_date = DATE '{source_day}'")
+    con.execute(f"""COPY (SELECT * REPLACE ({new_opp} AS opportunity_id,
+            created_at + {shift} AS created_at, updated_at + {shift} AS updated_at,
+            CAST(close_date + {shift_days} AS DATE) AS close_date) FROM day_deals)
+        TO '{opp_file}' (FORMAT parquet)""")
+    con.execute(f"""COPY (SELECT * REPLACE ('ACT-{id_prefix}' || substr(activity_id, {keep}) AS activity_id,
+            {new_opp} AS opportunity_id, started_at + {shift} AS started_at)
+        FROM {act} WHERE opportunity_id IN (SELECT opportunity_id FROM day_deals))
+        TO '{act_file}' (FORMAT parquet)""")
+    ids = [i for (i,) in con.execute(f"SELECT opportunity_id FROM '{opp_file}' ORDER BY 1").fetchall()]
+    n_act = con.execute(f"SELECT count(*) FROM '{act_file}'").fetchone()[0]
+    day = con.execute(f"SELECT DATE '{source_day}' + {shift_days}").fetchone()[0]
+    return {"day": str(day), "opportunity_ids": ids, "opportunities": len(ids), "activities": n_act,
+            "rows": len(ids) + n_act}
+
+
 def child_incremental_batch(drop: str, tag: str) -> None:
     """One more day: the deals closed on the day before the last close day, with new ids, shifted +1
     day (so they close on the last day), and their activities; written as sub-folder batches."""
     import duckdb
 
     d = Path(drop)
-    con = duckdb.connect()
-    for t in ("opportunities", "activities"):
-        (d / t).mkdir(exist_ok=True)
-    opp, act = f"read_parquet('{d / 'opportunities.parquet'}')", f"read_parquet('{d / 'activities.parquet'}')"
-    con.execute(f"""CREATE TEMP TABLE day_deals AS SELECT * FROM {opp}
-        WHERE is_closed AND close_date = (SELECT max(close_date) FROM {opp} WHERE is_closed) - 1""")
-    con.execute(f"""COPY (SELECT * REPLACE ('OPP-9' || substr(opportunity_id, 6) AS opportunity_id,
-            created_at + INTERVAL 1 DAY AS created_at, updated_at + INTERVAL 1 DAY AS updated_at,
-            CAST(close_date + 1 AS DATE) AS close_date) FROM day_deals)
-        TO '{d / "opportunities" / (tag + ".parquet")}' (FORMAT parquet)""")
-    con.execute(f"""COPY (SELECT * REPLACE ('ACT-9' || substr(activity_id, 6) AS activity_id,
-            'OPP-9' || substr(opportunity_id, 6) AS opportunity_id,
-            started_at + INTERVAL 1 DAY AS started_at)
-        FROM {act} WHERE opportunity_id IN (SELECT opportunity_id FROM day_deals))
-        TO '{d / "activities" / (tag + ".parquet")}' (FORMAT parquet)""")
-    n_opp = con.execute(f"SELECT count(*) FROM '{d / 'opportunities' / (tag + '.parquet')}'").fetchone()[0]
-    n_act = con.execute(f"SELECT count(*) FROM '{d / 'activities' / (tag + '.parquet')}'").fetchone()[0]
-    day = con.execute("SELECT max(close_date) + 1 FROM day_deals").fetchone()[0]
-    print(json.dumps({"day": str(day), "opportunities": n_opp, "activities": n_act, "rows": n_opp + n_act}))
+    with duckdb.connect() as con:
+        last = con.execute(f"SELECT max(close_date) FROM read_parquet('{d / 'opportunities.parquet'}') "
+                           "WHERE is_closed").fetchone()[0]
+    batch = write_day_batch(d, str(last - timedelta(days=1)), tag, id_prefix="9", shift_days=1)
+    print(json.dumps({k: v for k, v in batch.items() if k != "opportunity_ids"}))
 
 
 # ------------------------------------------------------------------ one scale

@@ -13,6 +13,7 @@ import pytest
 from integration.helpers_dbt import new_home
 
 from orchestration.automation import latest_partition
+from orchestration.bench import write_day_batch
 from orchestration.extract.assets import assets as extract_assets
 from orchestration.resources import SourceResource, WarehouseResource
 from orchestration.transform.assets import dbt_models
@@ -89,24 +90,10 @@ def _drop_with_dated_batches(small_drop: Path, drop: Path) -> dict[str, list[str
     `activities/<day>.parquet`): copies of the deals closed that day, with new ids, and their activities.
     Returns the new opportunity ids per day."""
     shutil.copytree(small_drop, drop)
-    con = duckdb.connect()
-    opp = f"read_parquet('{drop / 'opportunities.parquet'}')"
-    act = f"read_parquet('{drop / 'activities.parquet'}')"
-    new_ids = {}
-    for n, day in enumerate(DAYS, start=1):
-        for table in ("opportunities", "activities"):
-            (drop / table).mkdir(exist_ok=True)
-        deals = f"(SELECT * FROM {opp} WHERE is_closed AND close_date = DATE '{day}')"
-        new_id = f"'OPP-8{n}' || substr(opportunity_id, 7)"
-        con.execute(f"COPY (SELECT * REPLACE ({new_id} AS opportunity_id) FROM {deals}) "
-                    f"TO '{drop / 'opportunities' / day}.parquet' (FORMAT parquet)")
-        con.execute(f"COPY (SELECT * REPLACE ('ACT-8{n}' || substr(activity_id, 7) AS activity_id, "
-                    f"{new_id} AS opportunity_id) FROM {act} "
-                    f"WHERE opportunity_id IN (SELECT opportunity_id FROM {deals})) "
-                    f"TO '{drop / 'activities' / day}.parquet' (FORMAT parquet)")
-        new_ids[day] = [i for (i,) in con.execute(
-            f"SELECT opportunity_id FROM '{drop / 'opportunities' / day}.parquet' ORDER BY 1").fetchall()]
-    return new_ids
+    return {
+        day: write_day_batch(drop, day, name=day, id_prefix=f"8{n}")["opportunity_ids"]
+        for n, day in enumerate(DAYS, start=1)
+    }
 
 
 def _extract_and_build(home: Path, drop: Path, monkeypatch, **run) -> dg.ExecuteInProcessResult:
