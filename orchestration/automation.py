@@ -282,7 +282,7 @@ def _free_abandoned_slots(instance: dg.DagsterInstance) -> list[str]:
     holders = {s.run_id for s in info.claimed_slots} | {s.run_id for s in info.pending_steps}
     for run_id in sorted(holders):
         run = instance.get_run_by_id(run_id)
-        if run_id in freed or run is None or run.is_finished or is_abandoned(run):
+        if run_id in freed or is_abandoned(run) or run.is_finished:  # is_abandoned(None) is True
             storage.free_concurrency_slots_for_run(run_id)
             if run_id not in freed:
                 freed.append(run_id)

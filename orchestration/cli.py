@@ -246,11 +246,10 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     job = defs.resolve_job_def(MAIN_JOB)
     run_id = str(uuid.uuid4())
-    partition = latest_partition()  # dbt is daily-partitioned: a run works on the last complete day
+    partition = latest_partition()  # extraction and dbt are daily-partitioned: the last complete day
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     with run_lock(dagster_home, run_id) as lock_tags, dg.DagsterInstance.get() as instance:
-        for stale in free_abandoned_slots(instance):
-            print(f"released the warehouse slot of run {stale}, which is no longer running")
+        _report_freed(free_abandoned_slots(instance))
         instance.add_event_listener(run_id, RunProgress(len(job.graph.node_dict)))
         print(f"salesalign run {run_id} (partition {partition}): {len(job.graph.node_dict)} steps; waits its "
               f"turn if another run is writing {settings.warehouse_path}", flush=True)
@@ -267,6 +266,11 @@ def _run(args: argparse.Namespace) -> int:
         if code is not None:
             print(_storage_message(settings.home, code), file=sys.stderr)
     return 0 if result.success else 1
+
+
+def _report_freed(run_ids: list[str]) -> None:
+    for run_id in run_ids:
+        print(f"released the warehouse slot of run {run_id}, which is no longer running", flush=True)
 
 
 @contextmanager
@@ -290,9 +294,7 @@ def _reaping_abandoned_runs(dagster_home: Path, every_seconds: float = 5.0):
                 except Exception as exc:  # noqa: BLE001 (a housekeeping hiccup must not end the run)
                     print(f"could not check for abandoned runs: {exc}", file=sys.stderr, flush=True)
                     continue
-                for stale in stale_runs:
-                    print(f"released the warehouse slot of run {stale}, which is no longer running",
-                          flush=True)
+                _report_freed(stale_runs)
 
     reaper = threading.Thread(target=_reap, name="salesalign-reaper", daemon=True)
     reaper.start()

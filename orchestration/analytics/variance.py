@@ -307,9 +307,9 @@ class _CodedDesign:
         return A, B
 
 
-def _laplace_mode(y, design: _CodedDesign, codes, k, sigma, start=None, iters: int = 30) -> _LaplaceMode:
+def _laplace_mode(y, design: _CodedDesign, sigma, start=None, iters: int = 30) -> _LaplaceMode:
     """Joint mode of (beta, u) for a given sigma (penalised IRLS via the Schur complement)."""
-    p = design.p
+    p, k, codes = design.p, design.k, design.rep
     beta = np.zeros(p) if start is None else start.beta.copy()
     u = np.zeros(k) if start is None else start.u.copy()
     s2 = sigma**2
@@ -348,7 +348,7 @@ def fit_logistic(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str = "w
     def mode(log_sigma: float) -> _LaplaceMode:
         key = round(log_sigma, 10)
         if key not in cache:
-            cache[key] = _laplace_mode(y, design, codes, k, math.exp(log_sigma), last[-1] if last else None)
+            cache[key] = _laplace_mode(y, design, math.exp(log_sigma), last[-1] if last else None)
             last.append(cache[key])
         return cache[key]
 

@@ -60,8 +60,9 @@ def publish_dbt_docs(dbt: DbtCliResource, home: Path, run_id: str, fingerprint: 
         os.replace(work / source, target / name)
     shutil.rmtree(work, ignore_errors=True)
     if fingerprint:
-        (work.parent / f".fingerprint.{run_id}.tmp").write_text(fingerprint)
-        os.replace(work.parent / f".fingerprint.{run_id}.tmp", stamp)
+        tmp = work.parent / f"{FINGERPRINT}.{run_id}.tmp"
+        tmp.write_text(fingerprint)
+        os.replace(tmp, stamp)
     return target / "index.html"
 
 
