@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 SCALE ?= default
 SEED ?= 42
 
-.PHONY: install manifest run test test-faults dev lint contract lock clean validate
+.PHONY: install manifest run test test-faults dev lint generate lock clean validate
 
 install: $(STAMP)
 
@@ -41,27 +41,28 @@ test-faults: install manifest
 
 # Effect estimators against known truth: LaLonde (NSW vs CPS) and the demo's truth.json over 20 seeds.
 validate: install manifest
-	$(BIN)/python -m orchestration.analytics.validation --out $(SALESALIGN_HOME)/validation $(VALIDATE_ARGS)
+	$(BIN)/python -m salesalign.analytics.validation --out $(SALESALIGN_HOME)/validation $(VALIDATE_ARGS)
 
 # Pipeline benchmark (issue 9): per stage, baselines (raw DuckDB, pandas), incremental, scaling, targets.
 # Slow: large alone takes 10+ minutes. `make bench BENCH_SCALES="small default"` for a quicker pass.
 BENCH_SCALES ?= small default medium large
 .PHONY: bench
 bench: install manifest
-	$(BIN)/salesalign bench --scale $(BENCH_SCALES) $(BENCH_ARGS)
+	$(BIN)/python -m bench.pipeline --scale $(BENCH_SCALES) $(BENCH_ARGS)
 
 # The UI, the daemon (schedule, sensors, automation, run queue) and the code location. The instance
 # config limits the warehouse pool to 1, so runs launched from the UI take turns on DuckDB.
 dev: install manifest
-	$(BIN)/python -m orchestration.automation $(DAGSTER_HOME)
+	$(BIN)/python -m orchestration.operations $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: install
-	$(BIN)/ruff check orchestration tests
+	$(BIN)/ruff check salesalign orchestration bench tests
 
-# Re-render the raw contract page from orchestration/contract.py.
-contract: install
-	$(BIN)/salesalign contract > docs/raw-contract.md
+# Write every file derived from a declaration (the raw contract, causal.yml, the analytics registry);
+# the tests fail when one is stale.
+generate: install
+	$(BIN)/salesalign generate
 
 # Re-resolve the pinned tree (needs the package registry); review the diff before committing.
 lock:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/effects_speed.py --deals 1000000
 
-Writes marts.fct_deal_margin / dim_accounts / dim_reps from `orchestration.analytics.synthetic` into a
+Writes marts.fct_deal_margin / dim_accounts / dim_reps from `salesalign.analytics.synthetic` into a
 temporary warehouse (the large demo pipeline takes far longer to build than the asset runs), then
 materialises the `analytics/practice_effects` multi-asset and prints wall time and peak RSS.
 """
@@ -22,9 +22,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from orchestration.analytics.synthetic import PRACTICES, synthetic_deals
-from orchestration.analytics_assets import practice_effects
 from orchestration.resources import WarehouseResource
+from salesalign.analytics import practice_effects
+from salesalign.analytics.synthetic import PRACTICES, synthetic_deals
 
 
 def write_synthetic_marts(home: Path, n: int, seed: int = 11) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,14 +10,15 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.extract.sources import DemoSource, FileDropSource, Source
-from orchestration.settings import Settings
+from salesalign.extract.sources import DemoSource, FileDropSource, Source
+from salesalign.settings import API_KINDS, API_TOKEN_ENV, FINANCE_DB_URL_ENV, REPO, Settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file under SALESALIGN_HOME. One writer at a time (stack-notes)."""
 
     home: str
+    reporting_currency: str = "USD"  # the currency the marts convert every amount to
 
     @property
     def path(self) -> Path:
@@ -34,7 +34,12 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
-API_KINDS = ("salesforce", "hubspot")
+class AnalysisResource(dg.ConfigurableResource):
+    """What the analyses assume, reviewed by people: the causal assumptions and the declared strategy."""
+
+    causal_yml: str = str(REPO / "causal.yml")
+    strategy_yml: str = str(REPO / "strategy.yml")
+
 
 
 class SourceResource(dg.ConfigurableResource):
@@ -60,11 +65,11 @@ class SourceResource(dg.ConfigurableResource):
         crm = self._build_crm(through, until)
         if not self.finance_db_url:
             return crm
-        from orchestration.extract.finance_db import FinanceDbExtractor
-        from orchestration.extract.incremental import IncrementalSource
-        from orchestration.extract.profiles import load_profile
-        from orchestration.extract.sources import CombinedSource
-        from orchestration.extract.watermarks import WatermarkStore
+        from salesalign.extract.finance_db import FinanceDbExtractor
+        from salesalign.extract.incremental import IncrementalSource
+        from salesalign.extract.profiles import load_profile
+        from salesalign.extract.sources import CombinedSource
+        from salesalign.extract.watermarks import WatermarkStore
 
         if not self.finance_db_profile:
             raise ValueError("a finance database (SALESALIGN_FINANCE_DB_URL) needs a profile "
@@ -78,14 +83,14 @@ class SourceResource(dg.ConfigurableResource):
 
     def _build_crm(self, through: date | None, until: datetime | None) -> Source:
         if self.kind in API_KINDS:
-            from orchestration.extract import api
-            from orchestration.extract.incremental import IncrementalSource
-            from orchestration.extract.profiles import load_profile
-            from orchestration.extract.watermarks import WatermarkStore
+            from salesalign.extract import api
+            from salesalign.extract.incremental import IncrementalSource
+            from salesalign.extract.profiles import load_profile
+            from salesalign.extract.watermarks import WatermarkStore
 
             if not self.api_url or not self.api_token:
                 raise ValueError(f"source {self.kind!r} needs SALESALIGN_API_URL and SALESALIGN_API_TOKEN")
-            client = api.HttpClient(self.api_url, self.api_token, token_env="SALESALIGN_API_TOKEN")
+            client = api.HttpClient(self.api_url, self.api_token, token_env=API_TOKEN_ENV)
             extractor = api.SalesforceApi(client) if self.kind == "salesforce" else api.HubSpotApi(client)
             return IncrementalSource(
                 extractor, load_profile(self.profile or self.kind), Path(self.staging_dir),
@@ -97,8 +102,8 @@ class SourceResource(dg.ConfigurableResource):
             if not self.path:
                 raise ValueError("source kind 'files' needs a path (SALESALIGN_SOURCE_PATH or --path)")
             if self.profile:
-                from orchestration.extract.mapped import MappedFileSource
-                from orchestration.extract.profiles import load_profile
+                from salesalign.extract.mapped import MappedFileSource
+                from salesalign.extract.profiles import load_profile
 
                 # a foreign export is one snapshot: it belongs to every day (no `through`)
                 return MappedFileSource(Path(self.path), load_profile(self.profile), Path(self.staging_dir))
@@ -106,28 +111,36 @@ class SourceResource(dg.ConfigurableResource):
         raise ValueError(f"unknown source kind {self.kind!r}")
 
 
+def source_resource(settings: Settings) -> SourceResource:
+    """Where raw batches come from, from settings. Secrets stay references to the environment:
+    Dagster reads them at run time and never shows their values."""
+    return SourceResource(
+        kind=settings.source,
+        path=str(settings.source_path) if settings.source_path else None,
+        profile=settings.profile,
+        staging_dir=str(settings.staging_dir),
+        warehouse_path=str(settings.warehouse_path),
+        api_url=settings.api_url,
+        api_token=dg.EnvVar(API_TOKEN_ENV) if settings.source in API_KINDS else None,
+        finance_db_url=dg.EnvVar(FINANCE_DB_URL_ENV) if settings.finance_db_profile else None,
+        finance_db_profile=settings.finance_db_profile,
+        demo_dir=str(settings.demo_dir),
+        scale=settings.demo_scale,
+        seed=settings.demo_seed,
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources every asset in the code location uses, from settings."""
-    from orchestration.transform.project import dbt_resource
+    from orchestration.transform import dbt_resource
 
-    # dbt runs as a subprocess and reads SALESALIGN_HOME from its environment (profiles.yml).
-    os.environ["SALESALIGN_HOME"] = str(settings.home)
     return {
-        "warehouse": WarehouseResource(home=str(settings.home)),
-        "source": SourceResource(
-            kind=settings.source,
-            path=str(settings.source_path) if settings.source_path else None,
-            profile=settings.profile,
-            staging_dir=str(settings.staging_dir),
-            warehouse_path=str(settings.warehouse_path),
-            api_url=settings.api_url,
-            # secrets: Dagster reads them from the environment at run time and never shows their values
-            api_token=dg.EnvVar("SALESALIGN_API_TOKEN") if settings.source in API_KINDS else None,
-            finance_db_url=dg.EnvVar("SALESALIGN_FINANCE_DB_URL") if settings.finance_db_profile else None,
-            finance_db_profile=settings.finance_db_profile,
-            demo_dir=str(settings.demo_dir),
-            scale=settings.demo_scale,
-            seed=settings.demo_seed,
+        "warehouse": WarehouseResource(
+            home=str(settings.home), reporting_currency=settings.reporting_currency
+        ),
+        "source": source_resource(settings),
+        "analysis": AnalysisResource(
+            causal_yml=str(settings.causal_yml), strategy_yml=str(settings.strategy_yml)
         ),
         "dbt": dbt_resource(),
     }

@@ -16,7 +16,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 @pytest.fixture(scope="session")
 def small_drop(tmp_path_factory) -> Path:
     """The `small` demo company (seed 7) as a Parquet file drop with truth.json. Read-only: copy to modify."""
-    from orchestration import demo
+    from salesalign import demo
 
     out = tmp_path_factory.mktemp("small-drop")
     demo.generate("small", 7, out)
@@ -48,7 +48,7 @@ def copy_of(tmp_path):
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """The Definitions load from dbt's manifest; `make test` prepares it, plain pytest too."""
-    from orchestration.transform.project import ensure_manifest
+    from salesalign.transform.dbt import ensure_manifest
 
     return ensure_manifest()
 
@@ -71,7 +71,7 @@ def small_marts_home(tmp_path_factory, small_drop) -> Path:
 @pytest.fixture(scope="session")
 def default_drop(tmp_path_factory) -> Path:
     """The `default` demo company (seed 42, as `make run`) with truth.json. Read-only."""
-    from orchestration import demo
+    from salesalign import demo
 
     out = tmp_path_factory.mktemp("default-drop")
     demo.generate("default", 42, out)

@@ -38,8 +38,8 @@ import pytest
 from integration.test_automation_concurrency import _step_intervals
 from integration.test_idempotency import LOAD_METADATA, published_state, table_checksums
 
-from orchestration import contract
-from orchestration.automation import WAREHOUSE_POOL
+from orchestration.operations import WAREHOUSE_POOL
+from salesalign import contract
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]  # `make test-faults`
 BIN = Path(sys.executable).parent
@@ -51,7 +51,7 @@ SECOND_DAY = {"activities": "started_at", "invoices": "invoice_date"}  # tables 
 def make_drop(tmp: Path) -> tuple[Path, dict[str, Path]]:
     """The tiny demo as a drop whose SECOND_DAY tables hold only their first 70% (by date); returns the
     drop and, per such table, the file with the rest (moved into the drop when day two comes)."""
-    from orchestration import demo
+    from salesalign import demo
 
     generated, drop, later = tmp / "generated", tmp / "drop", tmp / "day2"
     demo.generate("tiny", 42, generated)
@@ -85,7 +85,7 @@ def drop_rows(drop: Path) -> dict[str, int]:
 
 
 def _batches(drop: Path, table: str):
-    from orchestration.extract.sources import FileDropSource
+    from salesalign.extract.sources import FileDropSource
 
     return FileDropSource(drop).batches(table)
 

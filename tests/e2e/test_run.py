@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration import contract
+from salesalign import contract
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

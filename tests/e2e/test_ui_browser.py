@@ -34,7 +34,7 @@ def _free_port() -> int:
 
 def _seed_instance(dagster_home: Path) -> None:
     """A landed batch and its passed check, so the asset page shows what an operator would see."""
-    from orchestration.automation import ensure_instance
+    from orchestration.operations import ensure_instance
 
     ensure_instance(dagster_home)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:

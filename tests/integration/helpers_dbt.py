@@ -53,8 +53,15 @@ def query(home: Path, sql: str) -> pd.DataFrame:
 
 def land_drop(home: Path, drop: Path) -> None:
     """Land every file of a drop not landed yet (landing skips files it has seen)."""
-    from orchestration.extract.landing import land_source
-    from orchestration.extract.sources import FileDropSource
+    from salesalign.extract.landing import land_source
+    from salesalign.extract.sources import FileDropSource
 
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
         land_source(con, FileDropSource(drop, "demo"))
+
+
+def analytics_resources(home: Path) -> dict:
+    """The resources the analytics assets need, on the warehouse in `home` (repo causal.yml, strategy.yml)."""
+    from orchestration.resources import AnalysisResource, WarehouseResource
+
+    return {"warehouse": WarehouseResource(home=str(home)), "analysis": AnalysisResource()}

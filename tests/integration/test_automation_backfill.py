@@ -12,12 +12,11 @@ import duckdb
 import pytest
 from integration.helpers_dbt import new_home
 
-from orchestration.automation import latest_partition
-from orchestration.bench import write_day_batch
-from orchestration.extract.assets import assets as extract_assets
+from bench.pipeline import write_day_batch
+from orchestration.extract import assets as extract_assets
+from orchestration.operations import latest_partition
 from orchestration.resources import SourceResource, WarehouseResource
-from orchestration.transform.assets import dbt_models
-from orchestration.transform.project import dbt_resource
+from orchestration.transform import dbt_models, dbt_resource
 
 FIRST, LAST = "2025-12-29", "2025-12-31"  # the busiest closing days of the small demo
 RANGE_TAGS = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
@@ -48,10 +47,8 @@ def _marts(path) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture
-def full_run_home(tmp_path, small_marts_home, monkeypatch):
-    home = new_home(tmp_path / "home", small_marts_home)
-    monkeypatch.setenv("SALESALIGN_HOME", str(home))  # dbt's profile reads it
-    return home
+def full_run_home(tmp_path, small_marts_home):
+    return new_home(tmp_path / "home", small_marts_home)
 
 
 def test_backfill_of_three_partitions_equals_the_full_run(full_run_home):
@@ -67,7 +64,8 @@ def test_backfill_of_three_partitions_equals_the_full_run(full_run_home):
 
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [dbt_models], instance=instance, resources={"dbt": dbt_resource()}, tags=RANGE_TAGS
+            [dbt_models], instance=instance, tags=RANGE_TAGS,
+            resources={"dbt": dbt_resource(), "warehouse": WarehouseResource(home=str(full_run_home))},
         )
         assert result.success
         partitions = {
@@ -97,7 +95,6 @@ def _drop_with_dated_batches(small_drop: Path, drop: Path) -> dict[str, list[str
 
 
 def _extract_and_build(home: Path, drop: Path, monkeypatch, **run) -> dg.ExecuteInProcessResult:
-    monkeypatch.setenv("SALESALIGN_HOME", str(home))  # dbt's profile reads it
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [*extract_assets, dbt_models],

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.automation import WAREHOUSE_POOL
+from orchestration.operations import WAREHOUSE_POOL
 
 RUN = """
 import sys
 from pathlib import Path
 import os
 import dagster as dg
-from orchestration.automation import ensure_instance, latest_partition
+from orchestration.operations import ensure_instance, latest_partition
 ensure_instance(Path(os.environ["DAGSTER_HOME"]))
 from orchestration.definitions import defs
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
 import yaml
 
-from orchestration import automation
+from orchestration import operations as automation
 
 
 @pytest.fixture
@@ -59,8 +60,9 @@ def test_extraction_and_dbt_are_daily_partitioned_with_single_run_backfills_and_
         assert graph.get(dg.AssetKey(key)).freshness_policy == automation.freshness, key
 
 
-def test_dbt_gets_the_partition_window_as_vars():
-    from orchestration.transform.assets import dbt_build_args
+def test_dbt_gets_the_warehouse_currency_and_partition_window_as_vars(tmp_path):
+    from orchestration.resources import WarehouseResource
+    from orchestration.transform import dbt_build_args
 
     @dg.asset(partitions_def=automation.daily_partitions)
     def probe(context):
@@ -69,9 +71,13 @@ def test_dbt_gets_the_partition_window_as_vars():
     one = probe(dg.build_asset_context(partition_key="2024-03-05"))
     span = (date(2024, 3, 5), date(2024, 3, 7))  # a backfill range (run for real in test_automation_backfill)
     build = ["build", "--exclude-resource-type", "unit_test"]  # unit tests run in `make test`
-    assert dbt_build_args(one) == [*build, "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-05"}']
-    assert dbt_build_args(span) == [*build, "--vars", '{"min_date": "2024-03-05", "max_date": "2024-03-07"}']
-    assert dbt_build_args(None) == build  # `salesalign run`: the plain incremental build
+    warehouse = WarehouseResource(home=str(tmp_path), reporting_currency="EUR")
+    vars_of = {"warehouse_path": str(tmp_path / "warehouse.duckdb"), "reporting_currency": "EUR"}
+    assert dbt_build_args(warehouse, None) == [*build, "--vars", json.dumps(vars_of)]  # the plain build
+    one_day = {**vars_of, "min_date": "2024-03-05", "max_date": "2024-03-05"}
+    assert dbt_build_args(warehouse, one) == [*build, "--vars", json.dumps(one_day)]
+    three_days = {**vars_of, "min_date": "2024-03-05", "max_date": "2024-03-07"}
+    assert dbt_build_args(warehouse, span) == [*build, "--vars", json.dumps(three_days)]
 
 
 def test_a_backfill_of_past_days_extracts_up_to_its_last_day_the_newest_day_everything():

@@ -14,14 +14,11 @@ import dagster as dg
 import duckdb
 import pytest
 from browser import artifact, launch
-from integration.helpers_dbt import new_home
+from integration.helpers_dbt import analytics_resources, new_home
 
-from orchestration.analytics_assets import practice_effects
-from orchestration.decision_assets import assets as decision_assets
-from orchestration.publish.assets import build_publish_assets
-from orchestration.publish.brief import build_sections, read_tables, render
-from orchestration.resources import WarehouseResource
-from orchestration.transform.project import dbt_resource
+from orchestration.analytics import decision_assets, practice_effects
+from orchestration.publish import build_publish_assets
+from salesalign.publish.brief import build_sections, read_tables, render
 
 SECTION_IDS = ["practices", "icp", "roi", "reps", "alignment", "reallocation"]
 
@@ -53,12 +50,10 @@ def published(small_marts_home, tmp_path_factory):
     home = new_home(tmp_path_factory.mktemp("brief-home"), small_marts_home)
     analytics_keys = [k for a in [practice_effects, *decision_assets] for k in a.keys]
     _, brief, docs = build_publish_assets(analytics_keys)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SALESALIGN_HOME", str(home))  # dbt docs generate reads the warehouse through its profile
-        result = dg.materialize(
-            [practice_effects, *decision_assets, brief, docs],
-            resources={"warehouse": WarehouseResource(home=str(home)), "dbt": dbt_resource()},
-        )
+    result = dg.materialize(
+        [practice_effects, *decision_assets, brief, docs],
+        resources=analytics_resources(home),
+    )
     assert result.success
     return home, result
 
@@ -118,7 +113,7 @@ def test_docs_site_has_dbt_docs_data_docs_and_an_index(published):
 def test_dbt_docs_regenerate_only_when_the_project_or_the_schema_changes(tmp_path):
     """`dbt docs generate` costs a dbt process per run; the docs hold no data, only the project and
     the warehouse's columns, so the same fingerprint reuses the published docs."""
-    from orchestration.publish.docs_site import DBT_DOCS_FILES, docs_fingerprint, publish_dbt_docs
+    from salesalign.publish.docs_site import DBT_DOCS_FILES, docs_fingerprint, publish_dbt_docs
 
     calls = []
 

@@ -14,18 +14,15 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from orchestration.analytics_assets import practice_effects
-from orchestration.decision_assets import TABLE_TYPES
-from orchestration.decision_assets import assets as decision_assets
-from orchestration.resources import WarehouseResource
-from tests.integration.helpers_dbt import new_home, query
+from orchestration.analytics import TABLE_TYPES, decision_assets, practice_effects
+from tests.integration.helpers_dbt import analytics_resources, new_home, query
 
 
 @pytest.fixture(scope="module")
 def decisions_home(default_marts_home, tmp_path_factory):
     home = new_home(tmp_path_factory.mktemp("decisions-home"), default_marts_home)
     result = dg.materialize(
-        [practice_effects, *decision_assets], resources={"warehouse": WarehouseResource(home=str(home))}
+        [practice_effects, *decision_assets], resources=analytics_resources(home)
     )
     assert result.success
     return home
@@ -157,7 +154,7 @@ def test_other_returns_tables(decisions_home):
 
 
 def test_status_rows_when_the_marts_are_missing(tmp_path):
-    result = dg.materialize(decision_assets, resources={"warehouse": WarehouseResource(home=str(tmp_path))})
+    result = dg.materialize(decision_assets, resources=analytics_resources(tmp_path))
     assert result.success
     for table in TABLE_TYPES:
         status = query(tmp_path, f"select status from analytics.{table}").status
@@ -183,7 +180,7 @@ def test_status_rows_without_activities_or_costs(small_marts_home, tmp_path):
             "selling_cost = commissions, "
             f"contribution_margin = net_revenue - cogs - commissions - allocated_cost_to_serve, {sets}"
         )
-    result = dg.materialize(decision_assets, resources={"warehouse": WarehouseResource(home=str(home))})
+    result = dg.materialize(decision_assets, resources=analytics_resources(home))
     assert result.success
     for table in ("icp_segments", "icp_account_fit", "icp_validation", "strategy_alignment"):
         assert query(home, f"select status from analytics.{table}").status.str.contains("no selling").all(), (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration import contract
+from salesalign import contract
 
 
 def _defs(monkeypatch, tmp_path):

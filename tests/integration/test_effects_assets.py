@@ -7,17 +7,16 @@ import json
 import dagster as dg
 import pytest
 
-from orchestration.analytics.effects import TABLE_COLUMNS
-from orchestration.analytics_assets import practice_effects
-from orchestration.resources import WarehouseResource
-from tests.integration.helpers_dbt import new_home, query
+from orchestration.analytics import practice_effects
+from salesalign.analytics.effects import TABLE_COLUMNS
+from tests.integration.helpers_dbt import analytics_resources, new_home, query
 
 
 @pytest.fixture(scope="module")
 def effects_home(default_marts_home, tmp_path_factory):
     """A copy of the default demo marts with the effects materialised."""
     home = new_home(tmp_path_factory.mktemp("effects-home"), default_marts_home)
-    result = dg.materialize([practice_effects], resources={"warehouse": WarehouseResource(home=str(home))})
+    result = dg.materialize([practice_effects], resources=analytics_resources(home))
     assert result.success
     return home
 
@@ -68,7 +67,7 @@ def test_segments_are_reported_with_adjusted_intervals(effects_home):
 
 def test_missing_marts_give_status_rows_not_a_crash(tmp_path):
     result = dg.materialize(
-        [practice_effects], resources={"warehouse": WarehouseResource(home=str(tmp_path))}
+        [practice_effects], resources=analytics_resources(tmp_path)
     )
     assert result.success
     pe = query(tmp_path, "select * from analytics.practice_effects")

@@ -150,10 +150,9 @@ def test_rerunning_any_partition_changes_nothing(built_home, monkeypatch):
     """The busiest closing day, and its month as one backfill run: each `dbt build --vars {min_date,
     max_date}` leaves every table as it was. (The latest day, the partition `salesalign run` builds,
     is rerun by the whole-pipeline test above.)"""
-    from orchestration.transform.assets import dbt_models
-    from orchestration.transform.project import dbt_resource
+    from orchestration.resources import WarehouseResource
+    from orchestration.transform import dbt_models, dbt_resource
 
-    monkeypatch.setenv("SALESALIGN_HOME", str(built_home))  # dbt's profile reads it
     before = table_checksums(built_home / "warehouse.duckdb")
     busiest = _busiest_close_day(built_home)
     month_start = busiest.replace(day=1)
@@ -174,7 +173,8 @@ def test_rerunning_any_partition_changes_nothing(built_home, monkeypatch):
 
     with dg.instance_for_test() as instance:
         for name, how in runs.items():
-            result = dg.materialize([dbt_models], instance=instance, resources={"dbt": dbt_resource()},
+            result = dg.materialize([dbt_models], instance=instance, resources={
+                "dbt": dbt_resource(), "warehouse": WarehouseResource(home=str(built_home))},
                                     raise_on_error=False, **how)
             assert result.success, name
             after = table_checksums(built_home / "warehouse.duckdb")

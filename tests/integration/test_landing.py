@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration import contract
-from orchestration.extract.landing import LandingError, ensure_raw_tables, land_batch, row_count
-from orchestration.extract.sources import Batch, FileDropSource
+from salesalign import contract
+from salesalign.extract.landing import LandingError, ensure_raw_tables, land_batch, row_count
+from salesalign.extract.sources import Batch, FileDropSource
 
 ACCOUNT_HEADER = ",".join(contract.table("accounts").column_names)
 

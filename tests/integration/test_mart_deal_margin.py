@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration import contract
+from salesalign import contract
 from tests.integration.helpers_dbt import new_home, query, run_dbt
 
 MONEY = ["list_amount", "discount_amount", "deal_amount", "net_bookings", "invoiced_revenue", "credits",

@@ -76,7 +76,7 @@ def _sql(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from orchestration import demo
+    from salesalign import demo
 
     drop = tmp_path_factory.mktemp("pii-drop")
     demo.generate("tiny", 42, drop)
@@ -296,7 +296,7 @@ def test_brief_of_the_run_shows_planted_segments_as_text(run):
 def test_brief_escapes_every_text_it_shows(run, tmp_path):
     """Every label the brief draws from a table (segments, ICP segments, reps, practices, targets),
     replaced by hostile text, is shown escaped: no tag, no link, the text visible as it is."""
-    from orchestration.publish.brief import build_sections, read_tables, write_brief
+    from salesalign.publish.brief import build_sections, read_tables, write_brief
 
     _, home = run
     shutil.copy(home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")

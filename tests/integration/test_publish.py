@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.publish.exports import (
+from salesalign.publish.exports import (
     export_parquet,
     export_tables,
     published_tables,

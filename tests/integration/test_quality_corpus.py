@@ -16,12 +16,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.automation import latest_partition
-from orchestration.extract.assets import landing_assets, raw_asset_key
-from orchestration.quality.assets import QUARANTINE_LEDGER, quarantined_rows
-from orchestration.quality.checks import raw_checks as checks
-from orchestration.quality.quarantine import TABLE as QUARANTINE
+from orchestration.extract import landing_assets, raw_asset_key
+from orchestration.operations import latest_partition
+from orchestration.quality import QUARANTINE_LEDGER, quarantined_rows
+from orchestration.quality import raw_checks as checks
 from orchestration.resources import SourceResource, WarehouseResource
+from salesalign.quality.quarantine import TABLE as QUARANTINE
 
 DOWNSTREAM = QUARANTINE_LEDGER  # the quality stage's asset: what dbt staging reads raw through
 

@@ -8,8 +8,8 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration.quality.marts import MARTS
-from orchestration.quality.validate import BLOCKING, validate_mart
+from salesalign.quality.marts import MARTS
+from salesalign.quality.validate import BLOCKING, validate_mart
 
 
 def _validate(home, model: str, tamper: str = ""):

@@ -6,13 +6,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.automation import latest_partition
-from orchestration.extract.assets import assets as extract_assets
-from orchestration.extract.assets import raw_asset_key
-from orchestration.quality.checks import CHECK_NAME, checks
+from orchestration.extract import assets as extract_assets
+from orchestration.extract import raw_asset_key
+from orchestration.operations import latest_partition
+from orchestration.quality import CHECK_NAME, checks
 from orchestration.resources import SourceResource, WarehouseResource
-from orchestration.transform.assets import dbt_models
-from orchestration.transform.project import dbt_resource
+from orchestration.transform import dbt_models, dbt_resource
 
 MART_KEY = dg.AssetKey(["marts", "fct_deal_margin"])
 
@@ -44,7 +43,6 @@ def _marts(home) -> dict[str, list[tuple]]:
 @pytest.mark.slow
 def test_blocked_run_leaves_marts_untouched(small_drop, copy_of, tmp_path, monkeypatch):
     home = tmp_path / "home"
-    monkeypatch.setenv("SALESALIGN_HOME", str(home))  # dbt's profile reads it
     first = _run(home, small_drop)
     assert first.success
     [mart_check] = [

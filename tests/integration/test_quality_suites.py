@@ -9,16 +9,17 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration import contract
-from orchestration.automation import latest_partition
-from orchestration.extract.assets import landing_assets, raw_asset_key
-from orchestration.quality import frames, validate_raw_batch
-from orchestration.quality.checks import CHECK_NAME
-from orchestration.quality.checks import raw_checks as checks
-from orchestration.quality.gx_context import EXPECTATIONS_DIR
-from orchestration.quality.marts import MARTS
-from orchestration.quality.quarantine import TABLE as QUARANTINE
+from orchestration.extract import landing_assets, raw_asset_key
+from orchestration.operations import latest_partition
+from orchestration.quality import CHECK_NAME
+from orchestration.quality import raw_checks as checks
 from orchestration.resources import SourceResource, WarehouseResource
+from salesalign import contract
+from salesalign.quality import frames
+from salesalign.quality.gx_context import EXPECTATIONS_DIR
+from salesalign.quality.marts import MARTS
+from salesalign.quality.quarantine import TABLE as QUARANTINE
+from salesalign.quality.validate import validate_raw_batch
 
 ROOT = EXPECTATIONS_DIR.parent
 SUITES = sorted((EXPECTATIONS_DIR / "expectations").rglob("*.json"))

@@ -9,7 +9,7 @@ from datetime import datetime
 import duckdb
 from integration.helpers_dbt import query, run_dbt
 
-from orchestration.quality.quarantine import QuarantinedRow, replace_quarantine
+from salesalign.quality.quarantine import QuarantinedRow, replace_quarantine
 
 
 def test_staging_skips_quarantined_rows(tmp_path, small_marts_home):

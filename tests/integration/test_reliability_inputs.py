@@ -29,12 +29,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration import contract, demo
-from orchestration.automation import latest_partition
-from orchestration.extract import landing
-from orchestration.extract.landing import FileChangedError, LandingError, land_source
-from orchestration.extract.sensors import drop_status
-from orchestration.extract.sources import FileDropSource
+from orchestration.operations import latest_partition
+from salesalign import contract, demo
+from salesalign.extract import landing
+from salesalign.extract.drops import drop_status
+from salesalign.extract.landing import FileChangedError, LandingError, land_source
+from salesalign.extract.sources import FileDropSource
 
 TODAY = "CAST(current_date AS DATE)"
 ACCOUNT_COLS = contract.table("accounts").column_names
@@ -361,7 +361,7 @@ def test_bom_other_delimiters_and_windows_line_ends_land_exactly(variant, tiny, 
 
 
 def test_header_only_file_lands_zero_rows_once_and_its_check_blocks(tiny, home, tmp_path):
-    from orchestration.quality.validate import validate_raw_batch
+    from salesalign.quality.validate import validate_raw_batch
 
     path = write_csv(tiny, tmp_path / "drop" / "accounts.csv")
     path.write_bytes(_lines(path)[0])
@@ -537,11 +537,10 @@ def test_drop_sensor_waits_for_a_complete_drop(tiny, tmp_path):
 
 def _materialize_with_dbt(home: Path, drop: Path, table: str, monkeypatch) -> dg.ExecuteInProcessResult:
     """Land `table` from the drop, run its GX check, and dbt (which must not run if the check blocks)."""
-    from orchestration.extract.assets import landing_assets, raw_asset_key
-    from orchestration.quality.checks import raw_checks
+    from orchestration.extract import landing_assets, raw_asset_key
+    from orchestration.quality import raw_checks
     from orchestration.resources import SourceResource, WarehouseResource
-    from orchestration.transform.assets import dbt_models
-    from orchestration.transform.project import dbt_resource
+    from orchestration.transform import dbt_models, dbt_resource
 
     monkeypatch.setenv("SALESALIGN_HOME", str(home))
     return dg.materialize(
@@ -642,7 +641,7 @@ def _clear(home: Path, table: str) -> None:
 def test_blocked_batch_keeps_every_raw_row_and_leaves_marts_identical(
     case, tiny, home, tmp_path, monkeypatch
 ):
-    from orchestration.extract.assets import raw_asset_key
+    from orchestration.extract import raw_asset_key
 
     path = _deliver(tiny, tmp_path, case)
     _clear(home, case.table)
@@ -697,8 +696,8 @@ GX_QUARANTINED = [
 
 @pytest.mark.parametrize("case", GX_QUARANTINED, ids=[c.name for c in GX_QUARANTINED])
 def test_quarantine_sets_aside_exactly_the_bad_rows(case, tiny, home, tmp_path):
-    from orchestration.quality.quarantine import TABLE as QUARANTINE
-    from orchestration.quality.validate import validate_raw_batch
+    from salesalign.quality.quarantine import TABLE as QUARANTINE
+    from salesalign.quality.validate import validate_raw_batch
 
     path = _deliver(tiny, tmp_path, case)
     _clear(home, case.table)
@@ -752,7 +751,7 @@ def test_implausible_amounts_land_with_a_named_warning(
     name, table, select, expectation, tiny, home, tmp_path
 ):
     """Amounts that fit the type but not the business (cents, 10^13) are flagged, not blocked (yet)."""
-    from orchestration.quality.validate import validate_raw_batch
+    from salesalign.quality.validate import validate_raw_batch
 
     path = write_parquet(tiny, tmp_path / "drop" / f"{table}.parquet", table, select)
     _clear(home, table)

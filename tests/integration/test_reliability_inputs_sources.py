@@ -22,13 +22,13 @@ import yaml
 from integration.postgres_cluster import scratch_database, throwaway_cluster
 from integration.test_sources_api import FakeCrm, _client, serving
 
-from orchestration.extract import api
-from orchestration.extract.finance_db import FinanceDbError, FinanceDbExtractor
-from orchestration.extract.incremental import IncrementalSource
-from orchestration.extract.landing import land_source
-from orchestration.extract.profiles import load_profile, parse_profile
-from orchestration.extract.sources import SourceError
-from orchestration.extract.watermarks import WatermarkStore
+from salesalign.extract import api
+from salesalign.extract.finance_db import FinanceDbError, FinanceDbExtractor
+from salesalign.extract.incremental import IncrementalSource
+from salesalign.extract.landing import land_source
+from salesalign.extract.profiles import load_profile, parse_profile
+from salesalign.extract.sources import SourceError
+from salesalign.extract.watermarks import WatermarkStore
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/x","Click")',

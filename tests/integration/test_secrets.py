@@ -49,7 +49,7 @@ from integration.postgres_cluster import free_port, initdb, throwaway_cluster
 from integration.scan_outputs import scan
 from integration.test_sources_api import FakeCrm, serving
 
-from orchestration import contract
+from salesalign import contract
 
 REPO = Path(__file__).resolve().parents[2]
 SALESALIGN = Path(sys.executable).parent / "salesalign"
@@ -122,7 +122,7 @@ def postgres(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_drop(tmp_path_factory) -> Path:
-    from orchestration import demo
+    from salesalign import demo
 
     out = tmp_path_factory.mktemp("secrets-drop")
     demo.generate("tiny", 42, out)
@@ -206,10 +206,10 @@ def _in_process(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
 
     import dagster as dg
 
-    from orchestration.automation import latest_partition
-    from orchestration.extract.assets import assets as extract_assets
+    from orchestration.extract import assets as extract_assets
+    from orchestration.operations import latest_partition
     from orchestration.resources import build_resources
-    from orchestration.settings import Settings
+    from salesalign.settings import Settings
 
     (home / "dagster").mkdir(parents=True)
     out, err = io.StringIO(), io.StringIO()
@@ -407,7 +407,7 @@ def test_the_scan_finds_a_canary_in_every_format(tmp_path):
 
 def _resources_with_canaries(monkeypatch, tmp_path):
     from orchestration.resources import build_resources
-    from orchestration.settings import Settings
+    from salesalign.settings import Settings
 
     monkeypatch.setenv("SALESALIGN_API_TOKEN", TOKEN)
     secret = urllib.parse.quote(PASSWORD, safe="")
@@ -441,7 +441,7 @@ def test_sensor_run_config_names_the_variables_not_the_values(monkeypatch, tmp_p
     """The file-drop sensor's run config is stored with every run: it must name the variables."""
     import dagster as dg
 
-    from orchestration.extract.sensors import source_run_config
+    from orchestration.extract import source_run_config
 
     source = _resources_with_canaries(monkeypatch, tmp_path)
     config = source_run_config(source, kind="files", path=str(tmp_path))
@@ -455,7 +455,7 @@ def test_finance_db_errors_mask_the_password_in_every_form():
     """The password can show up as typed, percent-encoded (as in the URL) or form-encoded."""
     import urllib.parse
 
-    from orchestration.extract.finance_db import FinanceDbExtractor
+    from salesalign.extract.finance_db import FinanceDbExtractor
 
     password = "p/@:%s+&#w"
     url = f"postgresql://u:{urllib.parse.quote(password, safe='')}@db:5432/finance"

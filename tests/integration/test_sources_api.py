@@ -21,11 +21,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.extract import api
-from orchestration.extract.incremental import IncrementalSource
-from orchestration.extract.landing import land_source
-from orchestration.extract.profiles import load_profile
-from orchestration.extract.watermarks import WatermarkStore
+from salesalign.extract import api
+from salesalign.extract.incremental import IncrementalSource
+from salesalign.extract.landing import land_source
+from salesalign.extract.profiles import load_profile
+from salesalign.extract.watermarks import WatermarkStore
 
 CANARY = "canary-7f3c9e1d-DO-NOT-LEAK"
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -390,8 +390,8 @@ def test_hubspot_search_paging_associations_and_incremental(crm, tmp_path):
 
 def test_canary_secret_never_reaches_logs_metadata_or_errors(crm, tmp_path, monkeypatch, caplog):
     """Through Dagster: the token comes from an EnvVar; a server that echoes it in an error is masked."""
-    from orchestration.automation import latest_partition
-    from orchestration.extract.assets import assets as extract_assets
+    from orchestration.extract import assets as extract_assets
+    from orchestration.operations import latest_partition
     from orchestration.resources import SourceResource, WarehouseResource
 
     _salesforce_accounts(crm, 3)

@@ -17,11 +17,11 @@ import pytest
 import sqlalchemy as sa
 from integration.postgres_cluster import scratch_database
 
-from orchestration.extract.finance_db import FinanceDbError, FinanceDbExtractor
-from orchestration.extract.incremental import IncrementalSource
-from orchestration.extract.landing import land_source
-from orchestration.extract.profiles import parse_profile
-from orchestration.extract.watermarks import WatermarkStore
+from salesalign.extract.finance_db import FinanceDbError, FinanceDbExtractor
+from salesalign.extract.incremental import IncrementalSource
+from salesalign.extract.landing import land_source
+from salesalign.extract.profiles import parse_profile
+from salesalign.extract.watermarks import WatermarkStore
 
 PROFILE = """
 name: erp
@@ -230,7 +230,7 @@ def test_finance_db_names_come_only_from_an_allowlist(db_url, tmp_path):
             extractor.pages(
                 "ar_invoices",
                 ["total) FROM fx_daily --"],
-                __import__("orchestration.extract.watermarks", fromlist=["Watermark"]).Watermark(),
+                __import__("salesalign.extract.watermarks", fromlist=["Watermark"]).Watermark(),
             )
         )
     with sa.create_engine(db_url).connect() as con:  # nothing was dropped

@@ -11,10 +11,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.automation import latest_partition, with_partition
-from orchestration.extract.assets import assets as extract_assets
-from orchestration.extract.sensors import build_drop_sensor, drop_status
+from orchestration.extract import assets as extract_assets
+from orchestration.extract import build_drop_sensor
+from orchestration.operations import latest_partition, with_partition
 from orchestration.resources import SourceResource, WarehouseResource
+from salesalign.extract.drops import drop_status
 
 MAVEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "maven_crm"
 

@@ -2,7 +2,7 @@
 
 import math
 
-from orchestration import bench
+from bench import pipeline as bench
 
 
 def test_stage_of_maps_every_kind_of_step():

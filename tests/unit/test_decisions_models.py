@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from orchestration.analytics import alignment, icp, ramp, roi, variance
-from orchestration.analytics.decision_data import PRACTICES
-from orchestration.analytics.ratios import cluster_ratio, grouped_ratios
+from salesalign.analytics import alignment, icp, ramp, roi, variance
+from salesalign.analytics.decision_data import PRACTICES
+from salesalign.analytics.ratios import cluster_ratio, grouped_ratios
 
 
 def _design(n: int, rng) -> np.ndarray:
@@ -122,7 +122,7 @@ def _deals(n: int = 400, hours: bool = True) -> pd.DataFrame:
 
 
 def test_strategy_file_loads_and_mirrors_the_demo_truth():
-    from orchestration.demo.truth import DEMO_STRATEGY, MISALLOCATION_TOLERANCE
+    from salesalign.demo.truth import DEMO_STRATEGY, MISALLOCATION_TOLERANCE
 
     strategy = alignment.load_strategy()
     assert {n: (t.match, t.intended_effort_share) for n, t in strategy.targets.items()} == {

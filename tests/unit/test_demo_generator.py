@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.contract import (
+from salesalign.contract import (
     ACTIVITY_TYPES,
     LEAD_SOURCES,
     OPEN_STAGES,
@@ -20,8 +20,8 @@ from orchestration.contract import (
     TABLE_NAMES,
     TABLES,
 )
-from orchestration.demo import PRESETS, generate
-from orchestration.demo.arrow_types import arrow_schema, arrow_type
+from salesalign.demo import PRESETS, generate
+from salesalign.demo.arrow_types import arrow_schema, arrow_type
 
 
 def _hashes(d: Path) -> dict[str, str]:

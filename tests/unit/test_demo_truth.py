@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from orchestration.contract import PRACTICE_ACTIVITY_TYPES
-from orchestration.demo import PRESETS, generate, simulate_deal_outcomes
-from orchestration.demo import model as M
+from salesalign.contract import PRACTICE_ACTIVITY_TYPES
+from salesalign.demo import PRESETS, generate, simulate_deal_outcomes
+from salesalign.demo import model as M
 
 SEED = 11
 OUTCOMES = {"win": "won", "contribution_margin": "contribution_margin"}

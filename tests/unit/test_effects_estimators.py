@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from orchestration.analytics import diagnostics as dg
-from orchestration.analytics.config import load_config
-from orchestration.analytics.effects import estimate_effects
-from orchestration.analytics.estimators import (
+from salesalign.analytics import diagnostics as dg
+from salesalign.analytics.config import load_config
+from salesalign.analytics.effects import estimate_effects
+from salesalign.analytics.estimators import (
     TrimRule,
     estimate_all,
     fit_glm,
     naive_difference,
     ols_t_statistic,
 )
-from orchestration.analytics.synthetic import synthetic_deals
-from orchestration.analytics.validation import LALONDE_EXPERIMENTAL, validate_lalonde
+from salesalign.analytics.synthetic import synthetic_deals
+from salesalign.analytics.validation import LALONDE_EXPERIMENTAL, validate_lalonde
 
 
 # ------------------------------------------------------------------ LaLonde

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from orchestration.extract import profiles
-from orchestration.extract.mapped import MappedFileSource
-from orchestration.extract.sources import SourceError
-from orchestration.extract.watermarks import Watermark
+from salesalign.extract import profiles
+from salesalign.extract.mapped import MappedFileSource
+from salesalign.extract.sources import SourceError
+from salesalign.extract.watermarks import Watermark
 
 MAVEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "maven_crm"
 

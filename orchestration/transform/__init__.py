@@ -1,1 +1,0 @@
-"""Transform: the dbt project (dbt_project/) wired into Dagster with dagster-dbt."""
