@@ -27,8 +27,38 @@ def _raw_contract_page() -> Generated:
     return Generated({"docs/raw-contract.md": contract.to_markdown() + "\n"})
 
 
+def _raw_suites() -> Generated:
+    from salesalign.contract import gx
+
+    return Generated(gx.files(), owns=gx.FOLDERS)
+
+
+def _raw_contract_dbt() -> Generated:
+    from salesalign.contract import dbt
+
+    return Generated(dbt.files())
+
+
+def _quarantine_ledger_dbt() -> Generated:
+    from salesalign.quality import quarantine
+
+    return Generated(quarantine.generated_files())
+
+
+def _analytics_tables() -> Generated:
+    from salesalign.analytics import catalog
+
+    return Generated(catalog.files(), owns=(catalog.SOURCES_DIR,))
+
+
 # One entry per declaration; each is imported lazily so that `--check` names what failed to build.
-GENERATORS: tuple[Callable[[], Generated], ...] = (_raw_contract_page,)
+GENERATORS: tuple[Callable[[], Generated], ...] = (
+    _raw_contract_page,
+    _raw_suites,
+    _raw_contract_dbt,
+    _quarantine_ledger_dbt,
+    _analytics_tables,
+)
 
 
 def expected() -> tuple[dict[Path, str], tuple[Path, ...]]:

@@ -1,6 +1,7 @@
 -- Cost-to-serve: allocated to deals + unallocated = total, per account-month (exact up to
 -- float noise) and in total against the mart, where each deal's allocation is rounded to the
 -- cent once (so the total may differ by at most half a cent per deal that got an allocation).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_deal_margin'}}}) }}
 with per_account_month as (
     select 'account_month ' || account_id || ' ' || {{ dbt.cast('month', dbt.type_string()) }} as scope,
            cost_to_serve as total, allocated_cost_to_serve + unallocated_cost_to_serve as accounted,

@@ -1,4 +1,5 @@
 -- The waterfall adds up exactly on every row, and the mart has one row per closed opportunity.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_deal_margin'}}}) }}
 select opportunity_id, 'waterfall' as problem
 from {{ ref('fct_deal_margin') }}
 where discount_amount <> list_amount - deal_amount

@@ -1,6 +1,7 @@
 -- Mart revenue = finance invoices - credit notes, to the cent in the reporting currency, per
 -- close month of the deal and in total (the `total` row also catches invoices and credit notes
 -- of deals missing from the mart and documents without an FX rate). Returns the mismatches.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_deal_margin'}}}) }}
 with finance_lines as (
     select opportunity_id, amount_reporting as invoiced, cast(0 as decimal(18,2)) as credited, amount_reporting is null as missing_rate
     from {{ ref('stg_finance__invoices') }}

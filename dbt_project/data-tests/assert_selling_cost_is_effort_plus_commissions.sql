@@ -1,6 +1,7 @@
 -- selling_cost = effort_cost + commissions for every deal, and both parts agree with their
 -- sources: effort = hours x loaded hourly cost of activities on or before the close date,
 -- commissions = the deal's commission payments (reporting currency). Returns the mismatches.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_deal_margin'}}}) }}
 with effort as (
     select opportunity_id, sum(effort_cost) as effort_cost_unrounded
     from {{ ref('int_activities_costed') }}

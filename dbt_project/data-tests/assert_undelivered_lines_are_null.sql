@@ -1,5 +1,6 @@
 -- A line of the waterfall is null exactly when the source did not deliver the table behind it
 -- (int_source_coverage), never 0 standing in for "unknown"; and cost_basis / has_cost_data agree.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_deal_margin'}}}) }}
 select opportunity_id, 'revenue null iff no invoices delivered' as problem
 from {{ ref('fct_deal_margin') }}
 where (invoiced_revenue is null) <> (not has_invoice_data)

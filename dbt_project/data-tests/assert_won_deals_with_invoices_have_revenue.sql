@@ -1,4 +1,5 @@
 -- Every won deal that finance invoiced shows invoiced revenue in the mart.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_deal_margin'}}}) }}
 select d.opportunity_id, d.invoiced_revenue
 from {{ ref('fct_deal_margin') }} as d
 where d.is_won

@@ -36,8 +36,3 @@
         on {{ rate_alias }}.currency = {{ currency }}
         and {{ rate_alias }}.rate_date = {{ date_expr }}
 {%- endmacro %}
-
-{#- The activity types that are sales practices (contract.PRACTICE_ACTIVITY_TYPES). -#}
-{% macro practice_types() -%}
-    {{ return(['discovery_workshop', 'executive_sponsor_meeting', 'proof_of_concept', 'deep_discount_approval']) }}
-{%- endmacro %}

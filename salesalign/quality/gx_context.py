@@ -1,33 +1,31 @@
 """The Great Expectations file context in `expectations/`, and what lives in it.
 
-The context holds, reviewed in git: the expectation suites (`expectations/expectations/<layer>/
-<table>/<kind>.json`), one pandas data asset per suite in `great_expectations.yml`, and one
-validation definition and one checkpoint per suite. Validation results and the Data Docs site
-are written under `$SALESALIGN_HOME` (`quality/validations/`, `docs/quality/`), never into git:
-the paths in `great_expectations.yml` are substituted from the `SALESALIGN_HOME` we pass in.
+The context holds, reviewed in git and generated from the raw contract (`make generate`,
+salesalign/contract/gx.py): the expectation suites (`expectations/expectations/raw/<table>/<kind>.json`),
+one pandas data asset per suite in `great_expectations.yml`, and one validation definition and one
+checkpoint per suite. Validation results and the Data Docs site are written under `$SALESALIGN_HOME`
+(`quality/validations/`, `docs/quality/`), never into git: the paths in `great_expectations.yml` are
+substituted from the `SALESALIGN_HOME` we pass in.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
+
+from salesalign.settings import quiet_third_party
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 DATASOURCE = "salesalign"
 BATCH_DEFINITION = "batch"
 RAW_KINDS = ("schema", "rows", "batch", "reconciliation")
-MART_KINDS = ("totals", "rows")
 
-# GX sends usage statistics and draws tqdm bars for every validation unless told not to.
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("TQDM_DISABLE", "1")
+quiet_third_party()  # before GX is imported: it sends usage statistics and draws tqdm bars otherwise
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 def suite_name(layer: str, table: str, kind: str) -> str:
-    """`raw.opportunities.rows`, `marts.fct_deal_margin.rows`: also the name of its data asset,
-    validation definition and checkpoint."""
+    """`raw.opportunities.rows`: also the name of its data asset, validation definition and checkpoint."""
     return f"{layer}.{table}.{kind}"
 
 

@@ -7,18 +7,45 @@ anti-joins on it. One quarantine row per (raw row, expectation) that it failed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import astuple, dataclass
 from datetime import datetime
 
 import duckdb
 import pandas as pd
 
+from salesalign.contract import Column
+
 SCHEMA = "raw_quarantine"
 TABLE = f"{SCHEMA}.quarantined_rows"
+DBT_SOURCE = "dbt_project/models/staging/__quality_sources.yml"
+DBT_MACRO = "dbt_project/macros/generated/quarantine.sql"
+GENERATED = "Generated from salesalign/quality/quarantine.py by `make generate`; do not edit by hand."
+
+# The ledger's columns: the one declaration its DDL (here and in dbt's on-run-start) and its dbt
+# source are made from.
+LEDGER_COLUMNS: tuple[Column, ...] = (
+    Column("table_name", "VARCHAR", "The raw table, e.g. opportunities.", nullable=False),
+    Column("load_id", "VARCHAR", "raw.<table>._load_id of the quarantined row.", nullable=False),
+    Column("source_row", "BIGINT", "raw.<table>._source_row of the quarantined row.", nullable=False),
+    Column("key_value", "VARCHAR", "Primary key of the row ('|'-joined if compound)."),
+    Column(
+        "expectation",
+        "VARCHAR",
+        "The failed expectation, e.g. expect_column_values_to_be_between(amount).",
+        nullable=False,
+    ),
+    Column("column_name", "VARCHAR", "The raw column at fault."),
+    Column("value", "VARCHAR", "Its value, as text."),
+    Column("reason", "VARCHAR", "The suite's reason for the expectation."),
+    Column("quarantined_at", "TIMESTAMP", "When the check quarantined it (UTC).", nullable=False),
+)
 
 
 @dataclass(frozen=True)
 class QuarantinedRow:
+    """One ledger row as a check produces it (the ledger adds `table_name` and `quarantined_at`)."""
+
     load_id: str
     source_row: int
     key_value: str
@@ -28,20 +55,15 @@ class QuarantinedRow:
     reason: str
 
 
+def ledger_ddl() -> list[str]:
+    """The statements that create the ledger if it is missing."""
+    columns = ", ".join(f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in LEDGER_COLUMNS)
+    return [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}", f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})"]
+
+
 def ensure_quarantine_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-            table_name VARCHAR NOT NULL,   -- raw table, e.g. opportunities
-            load_id VARCHAR NOT NULL,      -- raw.<table>._load_id
-            source_row BIGINT NOT NULL,    -- raw.<table>._source_row
-            key_value VARCHAR,             -- primary key of the row ('|'-joined if compound)
-            expectation VARCHAR NOT NULL,  -- e.g. expect_column_values_to_be_between(amount)
-            column_name VARCHAR,           -- the raw column at fault
-            value VARCHAR,                 -- its value, as text
-            reason VARCHAR,                -- the suite's reason for the expectation
-            quarantined_at TIMESTAMP NOT NULL)"""
-    )
+    for statement in ledger_ddl():
+        con.execute(statement)
 
 
 def replace_quarantine(
@@ -100,3 +122,43 @@ def quarantined_by_table(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         f"SELECT table_name, count(DISTINCT (load_id, source_row)) FROM {TABLE} GROUP BY 1 ORDER BY 1"
     ).fetchall()
     return dict(rows)
+
+
+def generated_files() -> dict[str, str]:
+    """What dbt needs of the ledger, derived from LEDGER_COLUMNS: its source and the DDL for on-run-start
+    (so staging can anti-join on it before any check has run)."""
+    source = [
+        f"# {GENERATED}",
+        "version: 2",
+        "",
+        "sources:",
+        "  - name: quality",
+        '    description: "What the quality gates (Great Expectations checks on the raw tables) decided."',
+        f"    schema: {SCHEMA}",
+        "    tables:",
+        f"      - name: {TABLE.split('.')[1]}",
+        "        description: >",
+        "          Raw rows failing a row-level expectation configured `on_failure: quarantine`, one row per",
+        "          (raw row, expectation), written by the GX checks (salesalign/quality/quarantine.py).",
+        "          The raw rows stay in raw; every staging model reads raw through the macro `landed`, which",
+        "          leaves these rows out. In Dagster this is the asset quality/quarantined_rows.",
+        "        meta:",
+        "          dagster:",
+        '            asset_key: ["quality", "quarantined_rows"]',
+        "        columns:",
+    ]
+    for c in LEDGER_COLUMNS:
+        source += [
+            f"          - name: {c.name}",
+            f"            description: {json.dumps(c.description)}",
+            f"            data_type: {c.type.lower()}",
+        ]
+    macro = [
+        f"{{#- {GENERATED} -#}}",
+        "",
+        "{#- Create the quarantine ledger if it is missing (dbt_project.yml runs it on-run-start). -#}",
+        "{% macro quarantine_ledger_ddl() -%}",
+        "    " + ";\n    ".join(ledger_ddl()),
+        "{%- endmacro %}",
+    ]
+    return {DBT_SOURCE: "\n".join(source) + "\n", DBT_MACRO: "\n".join(macro) + "\n"}

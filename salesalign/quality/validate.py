@@ -20,13 +20,12 @@ import duckdb
 import pandas as pd
 
 from salesalign import contract
-from salesalign.quality import frames, marts
-from salesalign.quality.gx_context import MART_KINDS, RAW_KINDS, quality_context, suite_name
+from salesalign.contract import BLOCKING, FAIL_BATCH, QUARANTINE, WARNING
+from salesalign.quality import frames
+from salesalign.quality.gx_context import RAW_KINDS, quality_context, suite_name
 from salesalign.quality.quarantine import QuarantinedRow, replace_quarantine
 
 SAMPLE_ROWS = 5
-BLOCKING, WARNING = "blocking", "warning"
-FAIL_BATCH, QUARANTINE = "fail_batch", "quarantine"
 
 
 @dataclass
@@ -141,11 +140,10 @@ class _Runner:
         self.context = quality_context(home)
         self.result_ids: list = []
 
-    def suites_for(self, layer: str, table: str, kinds: Iterable[str]) -> dict[str, object]:
+    def suites_for(self, table: str, kinds: Iterable[str]) -> dict[str, object]:
         existing = {s.name: s for s in self.context.suites.all()}
-        return {
-            k: existing[suite_name(layer, table, k)] for k in kinds if suite_name(layer, table, k) in existing
-        }
+        names = {k: suite_name("raw", table, k) for k in kinds}
+        return {k: existing[name] for k, name in names.items() if name in existing}
 
     def run_suite(
         self,
@@ -154,7 +152,6 @@ class _Runner:
         report: BatchReport,
         about: dict[str, str] | None = None,
         index_columns: tuple[str, ...] = (),
-        row_id: tuple[str, ...] = frames.ROW_ID,
     ) -> list[QuarantinedRow]:
         """Run the suite's checkpoint on every frame; fold the results into `report`."""
         checkpoint = self.context.checkpoints.get(suite.name)
@@ -175,11 +172,11 @@ class _Runner:
                 self.result_ids.append(result_id)
                 for r in run_result.results:
                     o = outcomes[r.expectation_config.id]
-                    self._fold(o, r, frame, about, index_columns, row_id, quarantined)
+                    self._fold(o, r, frame, about, index_columns, quarantined)
         report.outcomes.extend(outcomes.values())
         return quarantined
 
-    def _fold(self, o, r, frame, about, index_columns, row_id, quarantined) -> None:
+    def _fold(self, o, r, frame, about, index_columns, quarantined) -> None:
         res = r.result or {}
         if r.exception_info and r.exception_info.get("raised_exception"):
             o.error = (r.exception_info.get("exception_message") or "error").splitlines()[0]
@@ -196,8 +193,9 @@ class _Runner:
             return
         unexpected = res.get("unexpected_index_list") or []
         if unexpected and isinstance(unexpected[0], dict) and about is not None:
-            bad = pd.DataFrame(unexpected)[list(row_id)].astype(frame[list(row_id)].dtypes.to_dict())
-            rows = frame.merge(bad, on=list(row_id), how="inner")
+            row_id = list(frames.ROW_ID)
+            bad = pd.DataFrame(unexpected)[row_id].astype(frame[row_id].dtypes.to_dict())
+            rows = frame.merge(bad, on=row_id, how="inner")
             raw_column = about.get(o.column or "", o.column)
             shown = [
                 c
@@ -251,7 +249,7 @@ def validate_raw_batch(
     started = time.perf_counter()
     runner = _Runner(home)
     report = BatchReport(f"raw.{t.name}", list(load_ids))
-    suites = runner.suites_for("raw", t.name, RAW_KINDS)
+    suites = runner.suites_for(t.name, RAW_KINDS)
     quarantined: list[QuarantinedRow] = []
     if "schema" in suites:
         runner.run_suite(suites["schema"], iter([frames.schema_frame(con, t.name)]), report)
@@ -283,30 +281,3 @@ def _columns_read(suite, about: dict[str, str]) -> list[str]:
         for c in frames.referenced_columns(e.configuration.kwargs):
             columns += [c, about[c]] if c in about else [c]
     return list(dict.fromkeys(columns))
-
-
-def validate_mart(
-    con: duckdb.DuckDBPyConnection,
-    model: str,
-    home: Path | str,
-    *,
-    chunk_rows: int = frames.DEFAULT_CHUNK_ROWS,
-    build_docs: bool = True,
-) -> BatchReport:
-    """Validate `marts.<model>` with its suites (rows in chunks, totals against staging)."""
-    spec = marts.mart(model)
-    started = time.perf_counter()
-    runner = _Runner(home)
-    report = BatchReport(f"{marts.MARTS_SCHEMA}.{model}", [])
-    suites = runner.suites_for(marts.MARTS_SCHEMA, model, MART_KINDS)
-    if "totals" in suites:
-        runner.run_suite(suites["totals"], iter([marts.totals_frame(con, model)]), report)
-    if "rows" in suites:
-        suite = suites["rows"]
-        about = {name: name for name in spec.derived}
-        chunks = marts.iter_mart_rows(con, model, _columns_read(suite, about), chunk_rows)
-        runner.run_suite(suite, chunks, report, about, spec.key, row_id=spec.key)
-    report.seconds = time.perf_counter() - started
-    if build_docs:
-        report.docs = runner.build_docs()
-    return report

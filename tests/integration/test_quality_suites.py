@@ -1,4 +1,5 @@
-"""The GX suites in expectations/: complete, configured in the files, and passed by clean demo data."""
+"""The GX suites in expectations/: one set per raw table (the marts' invariants are dbt tests), configured
+in the files, and passed by clean demo data."""
 
 from __future__ import annotations
 
@@ -17,11 +18,9 @@ from orchestration.resources import SourceResource, WarehouseResource
 from salesalign import contract
 from salesalign.quality import frames
 from salesalign.quality.gx_context import EXPECTATIONS_DIR
-from salesalign.quality.marts import MARTS
 from salesalign.quality.quarantine import TABLE as QUARANTINE
 from salesalign.quality.validate import validate_raw_batch
 
-ROOT = EXPECTATIONS_DIR.parent
 SUITES = sorted((EXPECTATIONS_DIR / "expectations").rglob("*.json"))
 NATIVE_SEVERITY = {"blocking": "critical", "warning": "warning"}
 
@@ -30,16 +29,13 @@ def _suite(path):
     return json.loads(path.read_text())
 
 
-def test_every_raw_table_and_mart_has_its_suites_validation_definitions_and_checkpoints():
+def test_every_raw_table_and_only_raw_tables_have_suites_validation_definitions_and_checkpoints():
     names = {_suite(p)["name"] for p in SUITES}
-    for t in contract.TABLE_NAMES:
-        assert {f"raw.{t}.schema", f"raw.{t}.rows", f"raw.{t}.batch"} <= names, t
-    mart_models = sorted(p.stem for p in (ROOT / "dbt_project" / "models" / "marts").glob("*.sql"))
-    assert len(mart_models) == 7 and sorted(MARTS) == mart_models
-    for m in mart_models:
-        assert {f"marts.{m}.rows", f"marts.{m}.totals"} <= names, m
+    expected = {f"raw.{t}.{kind}" for t in contract.TABLE_NAMES for kind in ("schema", "rows", "batch")}
+    assert names == expected | {"raw.invoices.reconciliation"}
+    for folder in ("validation_definitions", "checkpoints"):
+        assert {p.stem for p in (EXPECTATIONS_DIR / folder).glob("*.json")} == names, folder
     for name in names:
-        assert (EXPECTATIONS_DIR / "validation_definitions" / f"{name}.json").exists(), name
         checkpoint = json.loads((EXPECTATIONS_DIR / "checkpoints" / f"{name}.json").read_text())
         assert [v["name"] for v in checkpoint["validation_definitions"]] == [name]
     expectations = sum(len(_suite(p)["expectations"]) for p in SUITES)
@@ -76,10 +72,8 @@ def test_checks_are_registered_on_every_landing_asset(monkeypatch, tmp_path):
         key = dg.AssetCheckKey(raw_asset_key(t), CHECK_NAME)
         assert key in graph.asset_check_keys, key
         assert graph.get_check_spec(key).blocking, key  # every raw suite holds a blocking expectation
-    for m in MARTS:
-        mart_check = dg.AssetCheckKey(dg.AssetKey(["marts", m]), CHECK_NAME)
-        assert mart_check in graph.asset_check_keys, mart_check
-        assert graph.get_check_spec(mart_check).blocking, mart_check
+    gx_checks = {k.asset_key.path[0] for k in graph.asset_check_keys if k.name == CHECK_NAME}
+    assert gx_checks == {"raw"}  # the marts are checked by their dbt tests alone
 
 
 def test_clean_small_demo_passes_every_suite(small_drop, tmp_path):

@@ -7,7 +7,7 @@ import shutil
 from datetime import datetime
 
 import duckdb
-from integration.helpers_dbt import query, run_dbt
+from fixtures.warehouse import query, run_dbt
 
 from salesalign.quality.quarantine import QuarantinedRow, replace_quarantine
 
