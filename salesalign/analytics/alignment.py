@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,11 @@ import yaml
 
 from salesalign.analytics.decision_data import PRACTICES, period_columns
 from salesalign.analytics.ratios import cluster_ratio
+from salesalign.analytics.registry import columns
 from salesalign.analytics.roi import pooled_practice_row, practice_costs, segment_effect_rows
+
+if TYPE_CHECKING:
+    from salesalign.analytics.runner import AnalysisInputs
 
 REPO_STRATEGY_YML = Path(__file__).resolve().parents[2] / "strategy.yml"
 DIMENSIONS = ("industry", "size_band", "region")
@@ -121,84 +126,17 @@ def _intended(strategy: Strategy) -> dict[str, float]:
     return shares
 
 
-STRATEGY_ALIGNMENT_COLUMNS = {
-    "target": "VARCHAR",
-    "description": "VARCHAR",
-    "n_deals": "BIGINT",
-    "n_accounts": "BIGINT",
-    "selling_hours": "DOUBLE",
-    "intended_effort_share": "DOUBLE",
-    "actual_effort_share": "DOUBLE",
-    "actual_effort_share_ci_low": "DOUBLE",
-    "actual_effort_share_ci_high": "DOUBLE",
-    "effort_share_gap": "DOUBLE",
-    "allocation": "VARCHAR",
-    "contribution_margin": "DOUBLE",
-    "cm_per_selling_hour": "DOUBLE",
-    "cm_per_selling_hour_ci_low": "DOUBLE",
-    "cm_per_selling_hour_ci_high": "DOUBLE",
-    "previous_period_cm": "DOUBLE",
-    "recent_period_cm": "DOUBLE",
-    "promised_cm_growth_pct": "DOUBLE",
-    "realised_cm_growth_pct": "DOUBLE",
-    "promised_contribution": "DOUBLE",
-    "realised_contribution": "DOUBLE",
-    "realisation_pct": "DOUBLE",
-    "promised_margin_pct": "DOUBLE",
-    "realised_margin_pct": "DOUBLE",
-    "recent_period_start": "DATE",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
-PRACTICE_ALIGNMENT_COLUMNS = {
-    "target": "VARCHAR",
-    "practice": "VARCHAR",
-    "prescribed": "BOOLEAN",
-    "n_deals": "BIGINT",
-    "usage_rate": "DOUBLE",
-    "net_incremental_cm_per_deal": "DOUBLE",
-    "net_ci_low": "DOUBLE",
-    "net_ci_high": "DOUBLE",
-    "incremental_cost_per_deal": "DOUBLE",
-    "roi_per_dollar": "DOUBLE",
-    "roi_ci_low": "DOUBLE",
-    "roi_ci_high": "DOUBLE",
-    "roi_verdict": "VARCHAR",
-    "alignment": "VARCHAR",
-    "ci_method": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
-EFFORT_REALLOCATION_COLUMNS = {
-    "rank": "BIGINT",
-    "from_target": "VARCHAR",
-    "to_target": "VARCHAR",
-    "hours_per_year": "DOUBLE",
-    "from_cm_per_selling_hour": "DOUBLE",
-    "to_cm_per_selling_hour": "DOUBLE",
-    "expected_cm_gain_per_year": "DOUBLE",
-    "gain_ci_low": "DOUBLE",
-    "gain_ci_high": "DOUBLE",
-    "assumption": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
-
-
 def strategy_alignment(deals: pd.DataFrame | None, strategy: Strategy) -> pd.DataFrame:
     """Per target: intended versus actual effort, returns, promised versus realised (module docstring)."""
     if deals is None or deals.empty:
-        return pd.DataFrame([{"status": "no closed deals"}], columns=list(STRATEGY_ALIGNMENT_COLUMNS))
+        return pd.DataFrame([{"status": "no closed deals"}], columns=columns("strategy_alignment"))
     if deals.selling_hours.sum() <= 0:
         return pd.DataFrame(
             [
                 {"target": n, "status": "no selling activities: effort shares not computable"}
                 for n in strategy.targets
             ],
-            columns=list(STRATEGY_ALIGNMENT_COLUMNS),
+            columns=columns("strategy_alignment"),
         )
     d = deals.assign(target=assign_targets(deals, strategy))
     intended = _intended(strategy)
@@ -271,7 +209,7 @@ def strategy_alignment(deals: pd.DataFrame | None, strategy: Strategy) -> pd.Dat
             }
         )
     return (
-        pd.DataFrame(rows).assign(**period_columns(deals)).reindex(columns=list(STRATEGY_ALIGNMENT_COLUMNS))
+        pd.DataFrame(rows).assign(**period_columns(deals)).reindex(columns=columns("strategy_alignment"))
     )
 
 
@@ -288,7 +226,7 @@ def practice_alignment(
 ) -> pd.DataFrame:
     """Per target x practice: prescribed, usage and measured ROI in the target (module docstring)."""
     if deals is None or deals.empty:
-        return pd.DataFrame([{"status": "no closed deals"}], columns=list(PRACTICE_ALIGNMENT_COLUMNS))
+        return pd.DataFrame([{"status": "no closed deals"}], columns=columns("practice_alignment"))
     d = deals.assign(target=assign_targets(deals, strategy))
     seg_target = d.drop_duplicates("segment_id").set_index("segment_id").target
     seg = segment_effect_rows(by_segment)
@@ -340,7 +278,7 @@ def practice_alignment(
                 }
             )
     return (
-        pd.DataFrame(rows).assign(**period_columns(deals)).reindex(columns=list(PRACTICE_ALIGNMENT_COLUMNS))
+        pd.DataFrame(rows).assign(**period_columns(deals)).reindex(columns=columns("practice_alignment"))
     )
 
 
@@ -350,7 +288,7 @@ def effort_reallocation(alignment: pd.DataFrame, deals: pd.DataFrame | None) -> 
     if deals is None or deals.empty or ok.empty:
         return pd.DataFrame(
             [{"status": "no strategy alignment to reallocate from"}],
-            columns=list(EFFORT_REALLOCATION_COLUMNS),
+            columns=columns("effort_reallocation"),
         )
     years = max((deals.close_date.max() - deals.close_date.min()).days / 365.25, 1 / 12)
     total_per_year = float(deals.selling_hours.sum()) / years
@@ -398,8 +336,21 @@ def effort_reallocation(alignment: pd.DataFrame, deals: pd.DataFrame | None) -> 
     if not rows:
         return pd.DataFrame(
             [{"status": "no over- and under-invested targets: nothing to move"}],
-            columns=list(EFFORT_REALLOCATION_COLUMNS),
+            columns=columns("effort_reallocation"),
         ).assign(**period_columns(deals))
     out = pd.DataFrame(rows).sort_values("expected_cm_gain_per_year", ascending=False)
     out["rank"] = np.arange(1, len(out) + 1)
-    return out.assign(**period_columns(deals)).reindex(columns=list(EFFORT_REALLOCATION_COLUMNS))
+    return out.assign(**period_columns(deals)).reindex(columns=columns("effort_reallocation"))
+
+
+def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """The three alignment tables: the strategy of strategy.yml against the deals and the engine's
+    per-segment effects."""
+    deals, strategy = inputs.deals, inputs.strategy
+    alignment = strategy_alignment(deals, strategy)
+    by_segment = inputs.table("practice_effects_by_segment")
+    return {
+        "strategy_alignment": alignment,
+        "practice_alignment": practice_alignment(deals, strategy, by_segment),
+        "effort_reallocation": effort_reallocation(alignment, deals),
+    }

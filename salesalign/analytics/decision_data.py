@@ -60,13 +60,6 @@ class DecisionInputs:
     missing: list[str] = field(default_factory=list)
 
     @property
-    def period(self) -> tuple[str | None, str | None]:
-        """First and last close date of the closed deals described (ISO dates)."""
-        if self.deals is None or self.deals.empty:
-            return None, None
-        return str(self.deals.close_date.min().date()), str(self.deals.close_date.max().date())
-
-    @property
     def has_effort(self) -> bool:
         """Activities were recorded (selling hours exist): ROI per hour and practices are computable."""
         return self.deals is not None and not self.deals.empty and float(self.deals.selling_hours.sum()) > 0

@@ -6,34 +6,16 @@ refutations, sensitivity, a verdict and per-segment effects. DataFrames in, Data
 
 ``frame`` has one row per closed deal with the columns named in ``CausalConfig.select_list()``.
 
-Tables (schema ``analytics``):
-
-* ``practice_effects``: one row per practice x outcome x estimand (ATE, ATT) x estimator (ra, ipw,
-  aipw). ``estimate``/``std_error``/``ci_low``/``ci_high``/``p_value`` (influence-function SEs, 95%
-  Wald); ``n_treated``/``n_control`` after trimming and ``population`` (whom the estimate describes);
-  ``share_trimmed``; ``max_abs_smd_before``/``_after`` (balance of the declared confounders before and
-  after weighting); ``placebo_estimate`` (same estimator on a permuted treatment: should be ~0);
-  ``random_common_cause_shift`` and ``subset_max_shift`` (refutations); ``sensitivity_metric`` with
-  ``sensitivity_value`` (point) and ``sensitivity_value_ci`` (interval limit): the E-value of the risk
-  ratio for binary outcomes, the Cinelli-Hazlett robustness value (partial R2) for continuous ones;
-  ``naive_difference``/``naive_std_error`` and ``naive_confounded`` (naive outside the interval);
-  ``verdict`` (robust / fragile / no detectable effect / not estimable) with ``verdict_reason``, and
-  ``status`` ("ok" or why nothing was estimated). Win effects are in probability points, money in the
-  reporting currency, days in days.
-* ``practice_effects_by_segment``: AIPW effect per practice x outcome x estimand x ``segment_id``, from
-  the global models' pseudo-outcomes; Bonferroni-adjusted intervals over the segments tested
-  (``ci_method``, ``n_segments_tested``), raw and Holm-adjusted p-values; ``status`` "too few deals"
-  below the minimum sample.
-* ``effect_diagnostics``: long format (``kind``, ``name``, ``value``, ``value_after``, ``detail``):
-  ``overlap`` (propensity quantiles by arm), ``trimming`` (share and rule), ``balance`` (SMD per
-  covariate before/after), ``refutation`` (placebo, random common cause, subsets, pass/fail) and
-  ``sensitivity`` values.
+The three tables (``practice_effects``, ``practice_effects_by_segment``, ``effect_diagnostics``), their
+columns and how to read them are declared in ``salesalign/analytics/registry.py``
+(docs/analytics-tables.md). ``compute`` is the registry's entry point.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -55,100 +37,11 @@ from salesalign.analytics.estimators import (
     ols_t_statistic,
     pseudo_outcome,
 )
+from salesalign.analytics.registry import columns
 
-PRACTICE_EFFECT_COLUMNS = [
-    "practice",
-    "outcome",
-    "estimand",
-    "estimator",
-    "estimate",
-    "std_error",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "n_treated",
-    "n_control",
-    "share_trimmed",
-    "max_abs_smd_before",
-    "max_abs_smd_after",
-    "placebo_estimate",
-    "sensitivity_value",
-    "verdict",
-    "naive_difference",
-    # beyond the contract columns: how to read the row
-    "outcome_kind",
-    "naive_std_error",
-    "naive_confounded",
-    "population",
-    "sensitivity_metric",
-    "sensitivity_value_ci",
-    "random_common_cause_shift",
-    "subset_max_shift",
-    "verdict_reason",
-    "status",
-]
-SEGMENT_COLUMNS = [
-    "practice",
-    "outcome",
-    "segment_id",
-    "estimand",
-    "estimator",
-    "estimate",
-    "std_error",
-    "ci_low",
-    "ci_high",
-    "ci_method",
-    "p_value",
-    "p_value_holm",
-    "n_treated",
-    "n_control",
-    "n_segments_tested",
-    "status",
-]
-DIAGNOSTIC_COLUMNS = [
-    "practice",
-    "outcome",
-    "estimand",
-    "estimator",
-    "kind",
-    "name",
-    "value",
-    "value_after",
-    "detail",
-]
-_TYPES = {
-    "practice": "VARCHAR",
-    "outcome": "VARCHAR",
-    "estimand": "VARCHAR",
-    "estimator": "VARCHAR",
-    "segment_id": "VARCHAR",
-    "verdict": "VARCHAR",
-    "verdict_reason": "VARCHAR",
-    "status": "VARCHAR",
-    "population": "VARCHAR",
-    "outcome_kind": "VARCHAR",
-    "sensitivity_metric": "VARCHAR",
-    "ci_method": "VARCHAR",
-    "kind": "VARCHAR",
-    "name": "VARCHAR",
-    "detail": "VARCHAR",
-    "n_treated": "BIGINT",
-    "n_control": "BIGINT",
-    "n_segments_tested": "BIGINT",
-    "naive_confounded": "BOOLEAN",
-}
+if TYPE_CHECKING:
+    from salesalign.analytics.runner import AnalysisInputs
 
-
-def column_types(columns: list[str]) -> dict[str, str]:
-    """SQL types of a table's columns (DOUBLE unless named otherwise)."""
-    return {c: _TYPES.get(c, "DOUBLE") for c in columns}
-
-
-TABLE_COLUMNS = {
-    "practice_effects": PRACTICE_EFFECT_COLUMNS,
-    "practice_effects_by_segment": SEGMENT_COLUMNS,
-    "effect_diagnostics": DIAGNOSTIC_COLUMNS,
-}
 REFUTATION_Z = scipy.stats.norm.ppf(0.995)  # refutations test at 1% so five checks rarely fail by chance
 
 
@@ -171,9 +64,9 @@ def status_tables(config: CausalConfig, reason: str) -> EffectTables:
     """Tables that only say why nothing could be estimated (e.g. the marts are not built)."""
     rows = [r for p in config.practices.values() for r in _status_rows(p.name, p.outcomes, reason)]
     return EffectTables(
-        pd.DataFrame(rows, columns=PRACTICE_EFFECT_COLUMNS),
-        pd.DataFrame(columns=SEGMENT_COLUMNS),
-        pd.DataFrame(columns=DIAGNOSTIC_COLUMNS),
+        pd.DataFrame(rows, columns=columns("practice_effects")),
+        pd.DataFrame(columns=columns("practice_effects_by_segment")),
+        pd.DataFrame(columns=columns("effect_diagnostics")),
     )
 
 
@@ -193,10 +86,21 @@ def estimate_effects(
         seg_rows += s
         diag_rows += d
     return EffectTables(
-        pd.DataFrame(rows, columns=PRACTICE_EFFECT_COLUMNS),
-        pd.DataFrame(seg_rows, columns=SEGMENT_COLUMNS),
-        pd.DataFrame(diag_rows, columns=DIAGNOSTIC_COLUMNS),
+        pd.DataFrame(rows, columns=columns("practice_effects")),
+        pd.DataFrame(seg_rows, columns=columns("practice_effects_by_segment")),
+        pd.DataFrame(diag_rows, columns=columns("effect_diagnostics")),
     )
+
+
+def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """The engine's three tables from the deals causal.yml describes; status rows without deals."""
+    config = inputs.causal_config
+    frame, missing = inputs.causal_deals
+    if frame is None:
+        return status_tables(config, f"marts not available: {missing[0]}").as_tables()
+    if frame.empty:
+        return status_tables(config, "no closed deals in marts.fct_deal_margin").as_tables()
+    return estimate_effects(frame, config).as_tables()
 
 
 def _status_rows(practice: str, outcomes, reason: str) -> list[dict]:

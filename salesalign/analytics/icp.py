@@ -23,6 +23,7 @@ window with the later window's realised contribution per hour, by score decile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,10 @@ from salesalign.analytics.blas import single_threaded
 from salesalign.analytics.decision_data import has_margin, period_columns
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.ratios import grouped_ratios
+from salesalign.analytics.registry import columns
+
+if TYPE_CHECKING:
+    from salesalign.analytics.runner import AnalysisInputs
 
 TIERS = ("A", "B", "C", "D")
 MARGIN_BASIS = "contribution margin per selling hour"
@@ -58,77 +63,6 @@ class IcpSettings:
             if key in raw:
                 raw[key] = tuple(raw[key])
         return cls(**raw)
-
-
-ICP_SEGMENT_COLUMNS = {
-    "icp_segment": "VARCHAR",
-    "dimensions": "VARCHAR",
-    "n_accounts": "BIGINT",
-    "n_deals": "BIGINT",
-    "n_won": "BIGINT",
-    "win_rate": "DOUBLE",
-    "win_rate_ci_low": "DOUBLE",
-    "win_rate_ci_high": "DOUBLE",
-    "contribution_margin": "DOUBLE",
-    "cm_per_deal": "DOUBLE",
-    "cm_per_deal_ci_low": "DOUBLE",
-    "cm_per_deal_ci_high": "DOUBLE",
-    "selling_hours": "DOUBLE",
-    "cm_per_selling_hour": "DOUBLE",
-    "cm_per_selling_hour_ci_low": "DOUBLE",
-    "cm_per_selling_hour_ci_high": "DOUBLE",
-    "cost_to_serve_share_of_revenue": "DOUBLE",
-    "mean_days_to_close": "DOUBLE",
-    "repeat_account_share": "DOUBLE",
-    "expansion_deals": "BIGINT",
-    "score": "DOUBLE",
-    "score_rank": "BIGINT",
-    "tier": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "basis": "VARCHAR",
-    "status": "VARCHAR",
-}
-ICP_ACCOUNT_FIT_COLUMNS = {
-    "account_id": "VARCHAR",
-    "icp_segment": "VARCHAR",
-    "industry": "VARCHAR",
-    "size_band": "VARCHAR",
-    "region": "VARCHAR",
-    "employee_count": "BIGINT",
-    "predicted_cm_per_selling_hour": "DOUBLE",
-    "fit_score": "DOUBLE",
-    "fit_tier": "VARCHAR",
-    "segment_tier": "VARCHAR",
-    "n_closed_deals": "BIGINT",
-    "n_won_deals": "BIGINT",
-    "contribution_margin": "DOUBLE",
-    "selling_hours": "DOUBLE",
-    "realised_cm_per_selling_hour": "DOUBLE",
-    "model": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "basis": "VARCHAR",
-    "status": "VARCHAR",
-}
-ICP_VALIDATION_COLUMNS = {
-    "validation": "VARCHAR",
-    "group_name": "VARCHAR",
-    "metric": "VARCHAR",
-    "n_accounts": "BIGINT",
-    "n_deals": "BIGINT",
-    "estimate": "DOUBLE",
-    "ci_low": "DOUBLE",
-    "ci_high": "DOUBLE",
-    "predicted": "DOUBLE",
-    "compared_with": "VARCHAR",
-    "train_period_start": "DATE",
-    "train_period_end": "DATE",
-    "test_period_start": "DATE",
-    "test_period_end": "DATE",
-    "basis": "VARCHAR",
-    "status": "VARCHAR",
-}
 
 
 def segment_key(frame: pd.DataFrame, dims: tuple[str, ...]) -> pd.Series:
@@ -502,11 +436,11 @@ def icp_tables(
         )
         validation += _calibration_rows(pred_early, later, meta)
     return {
-        "icp_segments": segments.reindex(columns=list(ICP_SEGMENT_COLUMNS)),
-        "icp_account_fit": fit.reindex(columns=list(ICP_ACCOUNT_FIT_COLUMNS)),
+        "icp_segments": segments.reindex(columns=columns("icp_segments")),
+        "icp_account_fit": fit.reindex(columns=columns("icp_account_fit")),
         "icp_validation": pd.DataFrame(validation)
         .assign(basis=basis)
-        .reindex(columns=list(ICP_VALIDATION_COLUMNS)),
+        .reindex(columns=columns("icp_validation")),
     }
 
 
@@ -516,7 +450,13 @@ def _cost_basis(deals: pd.DataFrame) -> str:
 
 def _status(reason: str) -> dict[str, pd.DataFrame]:
     return {
-        "icp_segments": pd.DataFrame([{"status": reason}], columns=list(ICP_SEGMENT_COLUMNS)),
-        "icp_account_fit": pd.DataFrame([{"status": reason}], columns=list(ICP_ACCOUNT_FIT_COLUMNS)),
-        "icp_validation": pd.DataFrame([{"status": reason}], columns=list(ICP_VALIDATION_COLUMNS)),
+        "icp_segments": pd.DataFrame([{"status": reason}], columns=columns("icp_segments")),
+        "icp_account_fit": pd.DataFrame([{"status": reason}], columns=columns("icp_account_fit")),
+        "icp_validation": pd.DataFrame([{"status": reason}], columns=columns("icp_validation")),
     }
+
+
+def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """The three ICP tables, with the ICP settings of strategy.yml."""
+    settings = IcpSettings.from_dict(inputs.strategy.icp)
+    return icp_tables(inputs.deals, inputs.accounts, settings)

@@ -22,6 +22,8 @@ Rows of ``rep_ramp`` (column ``kind``):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import scipy.stats
@@ -32,7 +34,11 @@ from salesalign.analytics.decision_data import add_mix_columns, has_margin, peri
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.estimators import independent_columns, normal_interval
 from salesalign.analytics.ratios import grouped_ratios
+from salesalign.analytics.registry import columns
 from salesalign.analytics.variance import fit_logistic
+
+if TYPE_CHECKING:
+    from salesalign.analytics.runner import AnalysisInputs
 
 RAMP_MONTHS = 12
 # Below this many reps with first-year deals the trait effects rest on a handful of people: on the small
@@ -48,36 +54,6 @@ MIX = {
     "rep_tenure_60": "numeric",
 }
 Z95 = scipy.stats.norm.ppf(0.975)
-
-REP_RAMP_COLUMNS = {
-    "kind": "VARCHAR",
-    "group_name": "VARCHAR",
-    "n_reps": "BIGINT",
-    "n_reps_with_win": "BIGINT",
-    "median_days_to_first_win": "DOUBLE",
-    "n_first_year_deals": "BIGINT",
-    "first_year_win_rate": "DOUBLE",
-    "first_year_win_rate_ci_low": "DOUBLE",
-    "first_year_win_rate_ci_high": "DOUBLE",
-    "n_reps_full_first_year": "BIGINT",
-    "first_year_cm_per_rep": "DOUBLE",
-    "first_year_cm_ci_low": "DOUBLE",
-    "first_year_cm_ci_high": "DOUBLE",
-    "estimate": "DOUBLE",
-    "std_error": "DOUBLE",
-    "ci_low": "DOUBLE",
-    "ci_high": "DOUBLE",
-    "simultaneous_ci_low": "DOUBLE",
-    "simultaneous_ci_high": "DOUBLE",
-    "p_value": "DOUBLE",
-    "ame_first_year_win": "DOUBLE",
-    "ame_ci_low": "DOUBLE",
-    "ame_ci_high": "DOUBLE",
-    "method": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
 
 
 def _km_median(days: np.ndarray, event: np.ndarray) -> float:
@@ -245,7 +221,7 @@ def rep_ramp(deals: pd.DataFrame | None, reps: pd.DataFrame | None) -> pd.DataFr
     if deals is None or deals.empty or reps is None or reps.empty:
         return pd.DataFrame(
             [{"kind": "status", "status": "no closed deals or no reps in the marts"}],
-            columns=list(REP_RAMP_COLUMNS),
+            columns=columns("rep_ramp"),
         )
     dealing = reps[reps.rep_id.isin(deals.rep_id.unique())]
     if len(dealing) > 1 and dealing.hire_date.nunique() <= 1:
@@ -258,7 +234,7 @@ def rep_ramp(deals: pd.DataFrame | None, reps: pd.DataFrame | None) -> pd.DataFr
                     **period_columns(deals),
                 }
             ],
-            columns=list(REP_RAMP_COLUMNS),
+            columns=columns("rep_ramp"),
         )
     owners = _rep_facts(deals, reps)
     d = deals.merge(owners[["rep_id", "profile", "cohort"]], on="rep_id")
@@ -268,7 +244,12 @@ def rep_ramp(deals: pd.DataFrame | None, reps: pd.DataFrame | None) -> pd.DataFr
         + _group_rows("hire_cohort", "cohort", owners, fy_deals)
         + trait_effects(deals)
     )
-    out = pd.DataFrame(rows).reindex(columns=list(REP_RAMP_COLUMNS))
+    out = pd.DataFrame(rows).reindex(columns=columns("rep_ramp"))
     period = period_columns(deals)
     out["period_start"], out["period_end"] = period["period_start"], period["period_end"]
     return out
+
+
+def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """The ``rep_ramp`` table from the closed deals and the reps."""
+    return {"rep_ramp": rep_ramp(inputs.deals, inputs.reps)}

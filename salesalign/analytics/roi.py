@@ -20,84 +20,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import scipy.stats
 
 from salesalign.analytics.decision_data import PRACTICES, has_margin, no_margin_reason, period_columns
 from salesalign.analytics.ratios import grouped_ratios
+from salesalign.analytics.registry import columns
+
+if TYPE_CHECKING:
+    from salesalign.analytics.runner import AnalysisInputs
 
 VERDICTS = ("worth executing", "not worth it", "uncertain")
-
-RETURN_COLUMNS = {
-    "n_accounts": "BIGINT",
-    "n_deals": "BIGINT",
-    "n_won": "BIGINT",
-    "win_rate": "DOUBLE",
-    "contribution_margin": "DOUBLE",
-    "selling_hours": "DOUBLE",
-    "selling_cost": "DOUBLE",
-    "cm_per_selling_hour": "DOUBLE",
-    "cm_per_selling_hour_ci_low": "DOUBLE",
-    "cm_per_selling_hour_ci_high": "DOUBLE",
-    "cm_per_selling_dollar": "DOUBLE",
-    "cm_per_selling_dollar_ci_low": "DOUBLE",
-    "cm_per_selling_dollar_ci_high": "DOUBLE",
-}
-ROI_SEGMENT_COLUMNS = {
-    "segment_id": "VARCHAR",
-    "industry": "VARCHAR",
-    "size_band": "VARCHAR",
-    "region": "VARCHAR",
-    **RETURN_COLUMNS,
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
-ROI_CHANNEL_COLUMNS = {
-    "lead_source": "VARCHAR",
-    **RETURN_COLUMNS,
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
-ROI_REP_COLUMNS = {
-    "rep_id": "VARCHAR",
-    **RETURN_COLUMNS,
-    "expected_cm_per_deal_given_mix": "DOUBLE",
-    "adjusted_cm_per_deal": "DOUBLE",
-    "adjusted_cm_per_deal_ci_low": "DOUBLE",
-    "adjusted_cm_per_deal_ci_high": "DOUBLE",
-    "adjusted_cm_per_selling_dollar": "DOUBLE",
-    "adjusted_rank": "BIGINT",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
-ROI_PRACTICE_COLUMNS = {
-    "practice": "VARCHAR",
-    "level": "VARCHAR",
-    "group_name": "VARCHAR",
-    "estimand": "VARCHAR",
-    "n_treated": "BIGINT",
-    "n_control": "BIGINT",
-    "practice_hours_per_treated_deal": "DOUBLE",
-    "loaded_cost_per_hour": "DOUBLE",
-    "incremental_cost_per_deal": "DOUBLE",
-    "gross_incremental_cm_per_deal": "DOUBLE",
-    "net_incremental_cm_per_deal": "DOUBLE",
-    "net_ci_low": "DOUBLE",
-    "net_ci_high": "DOUBLE",
-    "roi_per_dollar": "DOUBLE",
-    "roi_ci_low": "DOUBLE",
-    "roi_ci_high": "DOUBLE",
-    "verdict": "VARCHAR",
-    "ci_method": "VARCHAR",
-    "effect_source": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
 
 
 def _returns(deals: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -140,26 +76,26 @@ def _returns(deals: pd.DataFrame, by: str) -> pd.DataFrame:
 
 def roi_by_segment(deals: pd.DataFrame | None) -> pd.DataFrame:
     if deals is None or deals.empty:
-        return pd.DataFrame([{"status": "no closed deals"}], columns=list(ROI_SEGMENT_COLUMNS))
+        return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_segment"))
     out = _returns(deals, "segment_id")
     dims = deals.drop_duplicates("segment_id").set_index("segment_id")[["industry", "size_band", "region"]]
     out = out.join(dims, on="segment_id").assign(**period_columns(deals))
-    return out.sort_values("cm_per_selling_hour", ascending=False).reindex(columns=list(ROI_SEGMENT_COLUMNS))
+    return out.sort_values("cm_per_selling_hour", ascending=False).reindex(columns=columns("roi_by_segment"))
 
 
 def roi_by_channel(deals: pd.DataFrame | None) -> pd.DataFrame:
     if deals is None or deals.empty:
-        return pd.DataFrame([{"status": "no closed deals"}], columns=list(ROI_CHANNEL_COLUMNS))
+        return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_channel"))
     d = deals.assign(lead_source=deals.lead_source.fillna("unknown"))
     return (
-        _returns(d, "lead_source").assign(**period_columns(deals)).reindex(columns=list(ROI_CHANNEL_COLUMNS))
+        _returns(d, "lead_source").assign(**period_columns(deals)).reindex(columns=columns("roi_by_channel"))
     )
 
 
 def roi_by_rep(deals: pd.DataFrame | None, rep_performance: pd.DataFrame | None) -> pd.DataFrame:
     """Raw returns per rep plus the mix-adjusted contribution per deal from ``rep_performance``."""
     if deals is None or deals.empty:
-        return pd.DataFrame([{"status": "no closed deals"}], columns=list(ROI_REP_COLUMNS))
+        return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_rep"))
     out = _returns(deals, "rep_id")
     if rep_performance is not None and not rep_performance.empty:
         cm = rep_performance[rep_performance.outcome == "contribution_margin"].set_index("rep_id")
@@ -188,7 +124,7 @@ def roi_by_rep(deals: pd.DataFrame | None, rep_performance: pd.DataFrame | None)
     return (
         out.assign(**period_columns(deals))
         .sort_values("adjusted_rank")
-        .reindex(columns=list(ROI_REP_COLUMNS))
+        .reindex(columns=columns("roi_by_rep"))
     )
 
 
@@ -336,7 +272,7 @@ def roi_by_practice(
         )
         return pd.DataFrame(
             [{"practice": p, "status": reason, "verdict": "not estimable"} for p in PRACTICES],
-            columns=list(ROI_PRACTICE_COLUMNS),
+            columns=columns("roi_by_practice"),
         )
     period = period_columns(deals)
     costs = practice_costs(deals).set_index("practice")
@@ -399,4 +335,23 @@ def roi_by_practice(
                 )
             )
     out = pd.DataFrame(rows).assign(**period)
-    return out.reindex(columns=list(ROI_PRACTICE_COLUMNS))
+    return out.reindex(columns=columns("roi_by_practice"))
+
+
+def compute_effort_returns(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """``roi_by_segment``, ``roi_by_channel`` and ``roi_by_rep`` (mix-adjusted from ``rep_performance``)."""
+    deals = inputs.deals
+    return {
+        "roi_by_segment": roi_by_segment(deals),
+        "roi_by_channel": roi_by_channel(deals),
+        "roi_by_rep": roi_by_rep(deals, inputs.table("rep_performance")),
+    }
+
+
+def compute_practice_returns(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """``roi_by_practice`` from the engine's tables."""
+    return {
+        "roi_by_practice": roi_by_practice(
+            inputs.deals, inputs.table("practice_effects"), inputs.table("practice_effects_by_segment")
+        )
+    }

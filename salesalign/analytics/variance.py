@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,10 @@ from salesalign.analytics.decision_data import (
 )
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.estimators import independent_columns
+from salesalign.analytics.registry import columns
+
+if TYPE_CHECKING:
+    from salesalign.analytics.runner import AnalysisInputs
 
 MIX = {
     "segment_id": "categorical",
@@ -54,53 +59,6 @@ Z95 = scipy.stats.norm.ppf(0.975)
 CHI2_95 = scipy.stats.chi2.ppf(0.95, 1)
 LATENT_RESIDUAL = math.pi**2 / 3
 BOUNDARY_RATIO = 1e-6  # variance ratio below this = at the boundary (0)
-
-REP_PERFORMANCE_COLUMNS = {
-    "rep_id": "VARCHAR",
-    "outcome": "VARCHAR",
-    "scale": "VARCHAR",
-    "n_deals": "BIGINT",
-    "raw_mean": "DOUBLE",
-    "expected_mean_given_mix": "DOUBLE",
-    "rep_effect": "DOUBLE",
-    "rep_effect_se": "DOUBLE",
-    "ci_low": "DOUBLE",
-    "ci_high": "DOUBLE",
-    "adjusted_mean": "DOUBLE",
-    "adjusted_rank": "BIGINT",
-    "adjusted_quartile": "BIGINT",
-    "raw_rank": "BIGINT",
-    "boundary": "BOOLEAN",
-    "model": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
-REP_VARIANCE_COLUMNS = {
-    "outcome": "VARCHAR",
-    "model": "VARCHAR",
-    "scale": "VARCHAR",
-    "n_deals": "BIGINT",
-    "n_reps": "BIGINT",
-    "sigma2_rep": "DOUBLE",
-    "sigma2_residual": "DOUBLE",
-    "icc": "DOUBLE",
-    "icc_ci_low": "DOUBLE",
-    "icc_ci_high": "DOUBLE",
-    "icc_ci_method": "VARCHAR",
-    "boundary": "BOOLEAN",
-    "raw_top_bottom_quartile_ratio": "DOUBLE",
-    "adjusted_top_bottom_quartile_ratio": "DOUBLE",
-    "raw_top_quartile_mean": "DOUBLE",
-    "raw_bottom_quartile_mean": "DOUBLE",
-    "adjusted_top_quartile_mean": "DOUBLE",
-    "adjusted_bottom_quartile_mean": "DOUBLE",
-    "min_deals_per_rep": "BIGINT",
-    "adjusted_for": "VARCHAR",
-    "period_start": "DATE",
-    "period_end": "DATE",
-    "status": "VARCHAR",
-}
 
 
 @dataclass
@@ -499,8 +457,8 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
     summary = pd.DataFrame(summary_rows)
     summary = summary.iloc[np.argsort(summary.outcome.map(order).to_numpy(), kind="stable")]
     return (
-        perf.reset_index(drop=True).reindex(columns=list(REP_PERFORMANCE_COLUMNS)),
-        summary.reset_index(drop=True).reindex(columns=list(REP_VARIANCE_COLUMNS)),
+        perf.reset_index(drop=True).reindex(columns=columns("rep_performance")),
+        summary.reset_index(drop=True).reindex(columns=columns("rep_variance_summary")),
     )
 
 
@@ -508,10 +466,21 @@ def status_frames(reason: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Empty rep tables carrying only a status row that says why."""
     perf = pd.DataFrame(
         [{"outcome": o, "status": reason} for o in ("win", "contribution_margin")],
-        columns=list(REP_PERFORMANCE_COLUMNS),
+        columns=columns("rep_performance"),
     )
     summ = pd.DataFrame(
         [{"outcome": o, "status": reason} for o in ("win", "contribution_margin")],
-        columns=list(REP_VARIANCE_COLUMNS),
+        columns=columns("rep_variance_summary"),
     )
     return perf, summ
+
+
+def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """``rep_performance`` and ``rep_variance_summary``; status rows without closed deals."""
+    deals = inputs.deals
+    if deals is None or deals.empty:
+        missing = inputs.decision.missing
+        perf, summary = status_frames(missing[0] if missing else "no closed deals")
+    else:
+        perf, summary = rep_tables(deals)
+    return {"rep_performance": perf, "rep_variance_summary": summary}

@@ -1,7 +1,8 @@
 """The decision-table assets on the default demo marts (seed 42, as `make run`), checked against truth.json.
 
-One module fixture materialises the practice effects and every decision asset on a copy of the
-session's default marts; each test then reads a table and compares it with the planted truth.
+One module fixture materialises every registered analysis (the practice effects and the decision
+tables) on a copy of the session's default marts; each test then reads a table and compares it with
+the planted truth.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
+from fixtures.warehouse import analytics_resources, new_home, query
 
-from orchestration.analytics import TABLE_TYPES, decision_assets, practice_effects
-from tests.integration.helpers_dbt import analytics_resources, new_home, query
+from orchestration import analytics
+from salesalign.analytics import registry
+
+# The decision tables and their assets: everything but the cause-effect engine they build on.
+DECISION_ASSETS = [a for name, a in analytics.ASSETS.items() if name != "practice_effects"]
+DECISION_TABLES = [t for a in registry.ANALYSES if a.name != "practice_effects" for t in a.tables]
 
 
 @pytest.fixture(scope="module")
 def decisions_home(default_marts_home, tmp_path_factory):
     home = new_home(tmp_path_factory.mktemp("decisions-home"), default_marts_home)
-    result = dg.materialize(
-        [practice_effects, *decision_assets], resources=analytics_resources(home)
-    )
+    result = dg.materialize(analytics.assets, resources=analytics_resources(home))
     assert result.success
     return home
 
@@ -33,13 +37,21 @@ def truth(default_drop):
     return json.loads((default_drop / "truth.json").read_text())
 
 
-def test_every_table_written_with_its_declared_columns(decisions_home):
-    for table, types in TABLE_TYPES.items():
-        got = query(decisions_home, f"select * from analytics.{table}")
-        assert got.columns.tolist() == list(types), table
-        assert len(got) > 0, table
-        period = got.train_period_start if table == "icp_validation" else got.period_start
-        assert period.notna().all(), table
+def test_every_table_written_with_its_declared_columns_and_types(decisions_home):
+    written = query(
+        decisions_home,
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_schema = 'analytics' order by table_name, ordinal_position",
+    )
+    assert set(written.table_name) == set(registry.TABLES)
+    for name, table in registry.TABLES.items():
+        got = written[written.table_name == name]
+        assert list(zip(got.column_name, got.data_type, strict=True)) == list(table.types.items()), name
+    for table in DECISION_TABLES:
+        got = query(decisions_home, f"select * from analytics.{table.name}")
+        assert len(got) > 0, table.name
+        period = got.train_period_start if table.name == "icp_validation" else got.period_start
+        assert period.notna().all(), table.name
 
 
 def test_win_icc_interval_covers_the_planted_latent_icc(decisions_home, truth):
@@ -154,11 +166,11 @@ def test_other_returns_tables(decisions_home):
 
 
 def test_status_rows_when_the_marts_are_missing(tmp_path):
-    result = dg.materialize(decision_assets, resources=analytics_resources(tmp_path))
+    result = dg.materialize(DECISION_ASSETS, resources=analytics_resources(tmp_path))
     assert result.success
-    for table in TABLE_TYPES:
-        status = query(tmp_path, f"select status from analytics.{table}").status
-        assert len(status) > 0 and status.notna().all(), table
+    for table in DECISION_TABLES:
+        status = query(tmp_path, f"select status from analytics.{table.name}").status
+        assert len(status) > 0 and status.notna().all(), table.name
 
 
 def test_status_rows_without_activities_or_costs(small_marts_home, tmp_path):
@@ -180,7 +192,7 @@ def test_status_rows_without_activities_or_costs(small_marts_home, tmp_path):
             "selling_cost = commissions, "
             f"contribution_margin = net_revenue - cogs - commissions - allocated_cost_to_serve, {sets}"
         )
-    result = dg.materialize(decision_assets, resources=analytics_resources(home))
+    result = dg.materialize(DECISION_ASSETS, resources=analytics_resources(home))
     assert result.success
     for table in ("icp_segments", "icp_account_fit", "icp_validation", "strategy_alignment"):
         assert query(home, f"select status from analytics.{table}").status.str.contains("no selling").all(), (

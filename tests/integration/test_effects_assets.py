@@ -6,17 +6,19 @@ import json
 
 import dagster as dg
 import pytest
+from fixtures.warehouse import analytics_resources, new_home, query
 
-from orchestration.analytics import practice_effects
-from salesalign.analytics.effects import TABLE_COLUMNS
-from tests.integration.helpers_dbt import analytics_resources, new_home, query
+from orchestration.analytics import ASSETS
+from salesalign.analytics import registry
+
+EFFECTS = ASSETS["practice_effects"]
 
 
 @pytest.fixture(scope="module")
 def effects_home(default_marts_home, tmp_path_factory):
     """A copy of the default demo marts with the effects materialised."""
     home = new_home(tmp_path_factory.mktemp("effects-home"), default_marts_home)
-    result = dg.materialize([practice_effects], resources=analytics_resources(home))
+    result = dg.materialize([EFFECTS], resources=analytics_resources(home))
     assert result.success
     return home
 
@@ -27,9 +29,9 @@ def truth(default_drop):
 
 
 def test_tables_have_every_contract_column(effects_home):
-    for table, columns in TABLE_COLUMNS.items():
-        got = query(effects_home, f"select * from analytics.{table} limit 0").columns.tolist()
-        assert got == columns, table
+    for table in registry.analysis("practice_effects").tables:
+        got = query(effects_home, f"select * from analytics.{table.name} limit 0").columns.tolist()
+        assert got == table.column_names, table.name
     n = query(effects_home, "select count(*) as n from analytics.practice_effects").n[0]
     assert n == 4 * 3 * 2 * 3  # practices x outcomes x estimands x estimators
     bal = query(effects_home, "select * from analytics.effect_diagnostics where kind = 'balance'")
@@ -66,9 +68,7 @@ def test_segments_are_reported_with_adjusted_intervals(effects_home):
 
 
 def test_missing_marts_give_status_rows_not_a_crash(tmp_path):
-    result = dg.materialize(
-        [practice_effects], resources=analytics_resources(tmp_path)
-    )
+    result = dg.materialize([EFFECTS], resources=analytics_resources(tmp_path))
     assert result.success
     pe = query(tmp_path, "select * from analytics.practice_effects")
     assert len(pe) > 0 and (pe.verdict == "not estimable").all()
