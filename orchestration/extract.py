@@ -19,6 +19,8 @@ from orchestration.operations import (
     extraction_retry,
     extraction_through,
     freshness,
+    latest_partition,
+    starting_on,
 )
 from orchestration.resources import SourceResource, WarehouseResource
 from salesalign import contract
@@ -36,10 +38,11 @@ GROUP = "extract"
 SOURCE_SNAPSHOT = dg.AssetKey(["extract", "source_snapshot"])
 
 
-# Extraction is daily-partitioned like the dbt facts (one partition def, so a backfill of a range is
-# one run of extract -> dbt): a partition is the raw tables as they stood at the end of that day.
-# The newest partition extracts everything so far; a backfill of older days stops at the end of its
-# window (`automation.extraction_through`). Landing is idempotent, so rerunning a day lands nothing twice.
+# Extraction is daily-partitioned like the incremental dbt models (the same days and backfill policy,
+# so a backfill of a range lands those days' batches and reprocesses their deals in one run): a
+# partition is the raw tables as they stood at the end of that day. The newest partition extracts
+# everything so far; a backfill of older days stops at the end of its window
+# (`operations.extraction_through`). Landing is idempotent, so rerunning a day lands nothing twice.
 EXTRACT_SCHEDULING = dict(
     retry_policy=extraction_retry,
     pool=WAREHOUSE_POOL,
@@ -158,7 +161,8 @@ def build_drop_sensor(
     minimum_interval_seconds: int = 60,
 ) -> dg.SensorDefinition:
     """A sensor launching `job_name` on each new complete drop under `watch_dir` with the `source`
-    resource pointed at the drop (file-drop source, `profile` if the drops are foreign exports)."""
+    resource pointed at the drop (file-drop source, `profile` if the drops are foreign exports), for
+    the newest day: the job's extraction is daily-partitioned, and a drop lands everything it holds."""
 
     @dg.sensor(
         name="file_drop_sensor",
@@ -189,6 +193,7 @@ def build_drop_sensor(
                         source, kind="files", path=str(drop.resolve()), profile=profile
                     ),
                     tags={"salesalign/drop": drop.name, "salesalign/drop_complete": why},
+                    partition_key=latest_partition(),
                 )
             )
         if not requests:
@@ -207,9 +212,10 @@ def drop_sensors(job_name: str, settings, source: dg.ConfigurableResource) -> li
 
 
 def definitions(settings) -> dg.Definitions:
-    """Extraction: the source snapshot, one landing asset per raw table, the file-drop sensor."""
-    from orchestration.operations import MAIN_JOB, with_partition
+    """Extraction: the source snapshot, one landing asset per raw table (daily from the settings'
+    first day), the file-drop sensor."""
+    from orchestration.operations import MAIN_JOB
     from orchestration.resources import source_resource
 
     sensors = drop_sensors(MAIN_JOB, settings, source_resource(settings))
-    return dg.Definitions(assets=assets, sensors=[with_partition(s) for s in sensors])
+    return dg.Definitions(assets=starting_on(settings, assets), sensors=sensors)

@@ -1,6 +1,12 @@
 """How the pipeline runs by itself: the daily schedule, daily partitions, the warehouse pool,
 freshness policies, the extraction retry policy and the automation that refreshes analytics.
 
+Only what is incremental is daily-partitioned: extraction (a partition is the raw tables as they stood
+at the end of that day), the quarantine ledger between it and dbt, and the incremental dbt models
+(`config.materialized:incremental`: the facts that reprocess a close-date window and the incremental
+staging tables they read). Everything else (the other dbt models, analytics, publish) is built once
+per run on all history.
+
 DuckDB has one writer per file (stack-notes): every step that opens `$SALESALIGN_HOME` (landing,
 GX checks that quarantine, dbt, analytics, publish) runs in the pool `salesalign_warehouse`, whose
 limit is 1 in the Dagster instance (`dagster.yaml`, written by `ensure_instance`). Steps of two
@@ -29,12 +35,34 @@ WAREHOUSE_POOL = "salesalign_warehouse"
 # Single-run backfills are what the dbt integration is built for; the "beta" label is noise here.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
+
+def days_from(first_day: str) -> dg.DailyPartitionsDefinition:
+    """Daily partitions (UTC days) from `first_day` on."""
+    return dg.DailyPartitionsDefinition(start_date=first_day, timezone="UTC")
+
+
 # Business days: extraction (the day a batch is landed) and the incremental dbt facts (the close
-# date of the deals a partition reprocesses). The demo company's window starts on 2023-01-01;
-# SALESALIGN_PARTITIONS_START moves the first partition for older real data.
-PARTITIONS_START = Settings.from_env().partitions_start
-daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
-backfill_policy = dg.BackfillPolicy.single_run()  # one run (one dbt invocation) for any range
+# date of the deals a partition reprocesses). The stage modules declare their daily assets on these
+# days from the default first day (the demo company's window starts on 2023-01-01), so tests can
+# materialise them as they are; each stage's `definitions(settings)` moves them to the configured
+# first day (SALESALIGN_PARTITIONS_START, for older real data) with `starting_on`.
+daily_partitions = days_from(Settings.partitions_start)
+backfill_policy = dg.BackfillPolicy.single_run()  # one run for any range of days
+
+
+def starting_on(settings: Settings, assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """`assets`, those of their assets declared on `daily_partitions` moved to the first day `settings`
+    name (one multi-asset may hold partitioned and unpartitioned assets: the dbt models)."""
+    days = days_from(settings.partitions_start)
+    if days == daily_partitions:
+        return list(assets)
+
+    def _moved(spec: dg.AssetSpec) -> dg.AssetSpec:
+        daily = spec.partitions_def == daily_partitions
+        return spec.replace_attributes(partitions_def=days) if daily else spec
+
+    return [a.map_asset_specs(_moved) for a in assets]
+
 
 # Sources and APIs fail transiently (a network blip, a file still being copied): retry with backoff.
 # Data errors (a value outside the contract) fail at once: the asset raises Failure(allow_retries=False).
@@ -47,14 +75,15 @@ extraction_retry = dg.RetryPolicy(
 freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=30))
 
 # Analytics, decisions and publishing follow their inputs: when a mart changes (a backfill of some
-# partitions, a dbt run from the UI), they re-materialise once nothing upstream is running. This is
-# `eager()` without its "no dependency missing" clause: the marts are daily-partitioned and most days
-# are never materialised as a partition of their own, so that clause would hold analytics back forever.
+# days, a dbt run from the UI), they re-materialise once nothing upstream is running. This is Dagster's
+# `eager()` without its "no dependency missing" clause (as Dagster documents it, "eager_allow_missing"):
+# they read all days of the daily-partitioned facts, most of which are never materialised as a
+# partition of their own, so that clause would hold them back forever.
 follow_upstream = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("re-materialise after an upstream change")
+    dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("eager_allow_missing")
+)
 
 DAILY_CRON = "0 5 * * *"  # 05:00 UTC: after the nightly CRM and finance exports
 
@@ -94,41 +123,9 @@ def latest_partition() -> str:
     return daily_partitions.get_last_partition_key()
 
 
-def with_partition(sensor: dg.SensorDefinition) -> dg.SensorDefinition:
-    """The same sensor, its run requests given the latest partition when they name none.
-
-    Extraction and the dbt models are partitioned, and Dagster cannot run a partitioned asset without
-    a partition, so every run of the main job needs one.
-    """
-
-    @dg.sensor(
-        name=sensor.name,
-        job_name=sensor.job_name,
-        minimum_interval_seconds=sensor.minimum_interval_seconds,
-        description=sensor.description,
-        default_status=sensor.default_status,
-    )
-    def _with_partition(context: dg.SensorEvaluationContext):
-        data = sensor.evaluate_tick(context)
-        requests = [
-            r if r.partition_key else r.with_replaced_attrs(partition_key=latest_partition())
-            for r in data.run_requests or []
-        ]
-        if not requests:
-            return dg.SkipReason(data.skip_message or "nothing to launch")
-        return dg.SensorResult(run_requests=requests, cursor=data.cursor)
-
-    return _with_partition
-
-
 def with_automation(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """Analytics, decision and publish assets re-materialise when their inputs change."""
     return [a.with_attributes(automation_condition=follow_upstream) for a in assets]
-
-
-def with_freshness(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """Landing tables and marts are expected to be refreshed daily (see `freshness`)."""
-    return [dg.apply_freshness_policy(a, freshness) for a in assets]
 
 
 def partition_window(context: dg.AssetExecutionContext) -> tuple[date, date] | None:
@@ -176,7 +173,7 @@ def ensure_instance(dagster_home: Path) -> Path:
         if merged != config or not path.exists():
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(
-                "# Written by salesalign (orchestration/automation.py): warehouse writers take turns.\n"
+                "# Written by salesalign (orchestration/operations.py): warehouse writers take turns.\n"
                 + yaml.safe_dump(merged, sort_keys=False)
             )
             tmp.replace(path)

@@ -1,9 +1,9 @@
 """Dagster asset checks that run the GX suites on every landed batch (dagster-ge does not support GX 1.x).
 
-One check, `great_expectations`, per raw table on its landing asset `raw/<table>`, and one per
-mart (`marts/<mart>`, every mart in `quality.marts.MARTS`), blocking what reads the mart. It validates the
-loads that the latest materialisation of the asset landed (its `load_ids` metadata; if there is
-none, the newest load in `raw._loads`). The check is `blocking` when the table's suites hold a
+One check, `great_expectations`, per raw table on its landing asset `raw/<table>` (the marts'
+invariants are dbt tests, run by `dbt build`). It validates the loads that the latest
+materialisation of the asset landed (its `load_ids` metadata; if there is none, the newest load in
+`raw._loads`). The check is `blocking` when the table's suites hold a
 blocking `fail_batch` expectation, so a failure stops the downstream dbt models in the same run.
 A check of a table with foreign keys waits for the landing of the tables it references.
 """
@@ -16,22 +16,15 @@ from dagster import AssetCheckExecutionContext
 
 from orchestration.extract import raw_asset_key
 from orchestration.metadata import markdown_table
-from orchestration.operations import WAREHOUSE_POOL, backfill_policy, daily_partitions
+from orchestration.operations import WAREHOUSE_POOL, backfill_policy, daily_partitions, starting_on
 from orchestration.resources import WarehouseResource
 from salesalign import contract
 from salesalign.extract.landing import LOADS
 from salesalign.quality.frames import FX_TABLE
 from salesalign.quality.gx_context import EXPECTATIONS_DIR
-from salesalign.quality.marts import MARTS, MARTS_SCHEMA
 from salesalign.quality.quarantine import TABLE, ledger_summary, quarantined_by_table
 from salesalign.quality.quarantine import TABLE as QUARANTINE_TABLE
-from salesalign.quality.validate import (
-    BLOCKING,
-    FAIL_BATCH,
-    BatchReport,
-    validate_mart,
-    validate_raw_batch,
-)
+from salesalign.quality.validate import BLOCKING, FAIL_BATCH, BatchReport, validate_raw_batch
 
 CHECK_NAME = "great_expectations"
 
@@ -157,27 +150,7 @@ def _result(context: AssetCheckExecutionContext, report: BatchReport) -> dg.Asse
     )
 
 
-def mart_quality_check(model: str) -> dg.AssetChecksDefinition:
-    """The GX check of a mart: identities, lost deals, reconciliation with staging."""
-
-    @dg.asset_check(
-        asset=dg.AssetKey([MARTS_SCHEMA, model]),
-        name=CHECK_NAME,
-        blocking=has_blocking(MARTS_SCHEMA, model),
-        description=f"Great Expectations suites {MARTS_SCHEMA}.{model}.* (expectations/) on the whole mart.",
-        pool=WAREHOUSE_POOL,  # it opens the warehouse: DuckDB allows one process at a time
-    )
-    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect() as con:
-            report = validate_mart(con, model, warehouse.home)
-        return _result(context, report)
-
-    return _check
-
-
 raw_checks = [raw_quality_check(t) for t in contract.TABLES]
-mart_checks = [mart_quality_check(m) for m in MARTS]
-checks = [*raw_checks, *mart_checks]
 
 
 # --- the quality stage in the asset graph: the quarantine ledger ------------------------------
@@ -199,7 +172,11 @@ QUARANTINE_LEDGER = dg.AssetKey([GROUP, "quarantined_rows"])
     description=f"{TABLE}: raw rows the Great Expectations checks quarantined (they stay in raw; dbt "
     "staging leaves them out), with the expectation and reason. Summarised per table and expectation.",
     kinds={"duckdb"},
-    partitions_def=daily_partitions,  # as extraction and dbt: a backfill of days is one run through it
+    # Daily like extraction, though it summarises every day: a backfill launched from the UI runs
+    # each stretch of equally partitioned assets as a run of its own, and a failed blocking check
+    # stops only what follows it in its run. Daily, the ledger runs with the landing, so a blocked
+    # batch stops it and, through it, dbt staging and everything built on it.
+    partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
     pool=WAREHOUSE_POOL,
 )
@@ -224,5 +201,5 @@ assets = [quarantined_rows]
 
 
 def definitions(settings) -> dg.Definitions:
-    """Quality: the GX checks on every landed batch (and the marts), the quarantine ledger."""
-    return dg.Definitions(assets=assets, asset_checks=checks)
+    """Quality: the GX checks on every landed batch, the quarantine ledger."""
+    return dg.Definitions(assets=starting_on(settings, assets), asset_checks=raw_checks)

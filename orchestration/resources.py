@@ -1,4 +1,7 @@
-"""Dagster resources, configured from the environment (see `Settings`)."""
+"""Dagster resources, configured from `Settings` (the environment and the command's options).
+
+Their defaults are the settings' defaults, so a resource built without settings (tests) agrees with them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,14 @@ import dagster as dg
 import duckdb
 
 from salesalign.extract.sources import DemoSource, FileDropSource, Source
-from salesalign.settings import API_KINDS, API_TOKEN_ENV, FINANCE_DB_URL_ENV, REPO, Settings
+from salesalign.settings import API_KINDS, API_TOKEN_ENV, FINANCE_DB_URL_ENV, Settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file under SALESALIGN_HOME. One writer at a time (stack-notes)."""
 
     home: str
-    reporting_currency: str = "USD"  # the currency the marts convert every amount to
+    reporting_currency: str = Settings.reporting_currency  # the currency the marts convert every amount to
 
     @property
     def path(self) -> Path:
@@ -37,15 +40,15 @@ class WarehouseResource(dg.ConfigurableResource):
 class AnalysisResource(dg.ConfigurableResource):
     """What the analyses assume, reviewed by people: the causal assumptions and the declared strategy."""
 
-    causal_yml: str = str(REPO / "causal.yml")
-    strategy_yml: str = str(REPO / "strategy.yml")
+    causal_yml: str = str(Settings.causal_yml)
+    strategy_yml: str = str(Settings.strategy_yml)
 
 
 
 class SourceResource(dg.ConfigurableResource):
     """Where raw batches come from: the embedded demo company or a folder of files."""
 
-    kind: str = "demo"
+    kind: str = Settings.source
     path: str | None = None
     profile: str | None = None  # a mapping profile (shipped name or YAML file) for a foreign export
     staging_dir: str = ""  # where mapped sources stage contract-shaped files
@@ -55,8 +58,8 @@ class SourceResource(dg.ConfigurableResource):
     finance_db_url: str | None = None  # a SQLAlchemy URL, set from dg.EnvVar (it holds the password)
     finance_db_profile: str | None = None  # the finance database mapping profile (name or YAML file)
     demo_dir: str = ""
-    scale: str = "default"
-    seed: int = 42
+    scale: str = Settings.demo_scale
+    seed: int = Settings.demo_seed
 
     def build(self, through: date | None = None) -> Source:
         """The source; `through` (the last day of a backfilled partition window) leaves dated batches

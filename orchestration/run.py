@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -77,26 +78,16 @@ def run_pipeline(settings: Settings) -> int:
     ensure_manifest()
 
     from orchestration.definitions import build_definitions
-    from orchestration.operations import (
-        MAIN_JOB,
-        ensure_instance,
-        free_abandoned_slots,
-        latest_partition,
-        run_lock,
-    )
+    from orchestration.operations import MAIN_JOB, free_abandoned_slots, latest_partition, run_lock
 
     quiet_third_party()
-    ensure_instance(settings.dagster_home)  # the warehouse pool limit: runs take turns
     defs = build_definitions(settings)
     started = time.monotonic()
     job = defs.resolve_job_def(MAIN_JOB)
     run_id = str(uuid.uuid4())
-    partition = latest_partition()  # extraction and dbt are daily-partitioned: the last complete day
+    partition = latest_partition()  # extraction and the incremental models are daily: the last complete day
     dagster_home = settings.dagster_home
-    with (
-        run_lock(dagster_home, run_id) as lock_tags,
-        dg.DagsterInstance.from_config(str(dagster_home)) as instance,
-    ):
+    with run_lock(dagster_home, run_id) as lock_tags, run_instance(settings) as instance:
         _report_freed(free_abandoned_slots(instance))
         instance.add_event_listener(run_id, RunProgress(len(job.graph.node_dict)))
         print(f"salesalign run {run_id} (partition {partition}): {len(job.graph.node_dict)} steps; waits its "
@@ -114,6 +105,17 @@ def run_pipeline(settings: Settings) -> int:
         if code is not None:
             print(storage_message(settings.home, code), file=sys.stderr)
     return 0 if result.success else 1
+
+
+@contextmanager
+def run_instance(settings: Settings) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance in `settings.dagster_home`, set up first if needed with the warehouse pool
+    limit (runs take turns on the warehouse)."""
+    from orchestration.operations import ensure_instance
+
+    ensure_instance(settings.dagster_home)
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        yield instance
 
 
 def _report_freed(run_ids: list[str]) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from salesalign.processes import end_children
-from salesalign.settings import SOURCE_KINDS, Settings
+from salesalign.settings import DEFAULT_HOME, SOURCE_KINDS, Settings, variables
 from salesalign.storage import StorageError, error_texts, probe_writable, storage_errno, storage_message
 
 
@@ -45,25 +45,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# The options of `salesalign run` -> the settings field each one sets over the environment's.
+RUN_OPTIONS = {
+    "home": "home", "source": "source", "path": "source_path", "profile": "profile",
+    "scale": "demo_scale", "seed": "demo_seed", "currency": "reporting_currency",
+}
+
+
 def run_settings(args: argparse.Namespace) -> Settings:
     """The settings of `salesalign run`: the environment's, then the command's options."""
-    return Settings.from_env().replace(
-        home=args.home, source=args.source, source_path=args.path, profile=args.profile,
-        demo_scale=args.scale, demo_seed=args.seed, reporting_currency=args.currency,
-    )
+    options = {name: getattr(args, option) for option, name in RUN_OPTIONS.items()}
+    return Settings.from_env().replace(**options)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.source == "files" and not args.path:
-        print("salesalign run --source files needs --path DIR", file=sys.stderr)
-        return 2
-    if args.profile and args.source in (None, "demo"):
-        print("salesalign run --profile applies to --source files, salesforce or hubspot", file=sys.stderr)
-        return 2
     try:
         settings = run_settings(args)
     except ValueError as exc:
         print(f"salesalign run: {exc}", file=sys.stderr)
+        return 2
+    if settings.source == "files" and settings.source_path is None:
+        print("salesalign run --source files needs --path DIR (or SALESALIGN_SOURCE_PATH)", file=sys.stderr)
+        return 2
+    if settings.profile and settings.source == "demo":
+        print("salesalign run --profile applies to --source files, salesforce or hubspot", file=sys.stderr)
         return 2
     try:
         for folder in dict.fromkeys((settings.home, settings.dagster_home)):
@@ -85,6 +90,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         end_children()
 
 
+def _env_default(name: str) -> str:
+    """Help text naming where the default of the option that sets field `name` comes from."""
+    default = f"./{DEFAULT_HOME}" if name == "home" else getattr(Settings, name, None)
+    return f"(default: ${variables()[name]}" + (f", else {default})" if default is not None else ")")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="salesalign", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,23 +107,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     demo.set_defaults(func=_cmd_demo)
 
-    run = sub.add_parser("run", help="materialise every asset in-process; exit non-zero on failure")
+    run = sub.add_parser(
+        "run", help="materialise every asset in-process; exit non-zero on failure",
+        description="Materialise every asset in-process for the latest daily partition. Each option "
+        "overrides its environment variable (all are listed in the README).",
+    )
     run.add_argument(
         "--source", choices=SOURCE_KINDS, default=None,
-        help="demo (default), files, or a CRM API: salesforce, hubspot (docs/sources.md)",
+        help=f"demo, files, or a CRM API: salesforce, hubspot; see docs/sources.md {_env_default('source')}",
     )
-    run.add_argument("--path", help="the file drop folder for --source files")
+    run.add_argument("--path", help=f"the file drop folder for --source files {_env_default('source_path')}")
     run.add_argument(
         "--profile",
-        help="mapping profile for a foreign export: salesforce, hubspot, maven or a YAML file "
-        "(docs/sources.md)",
+        help="mapping profile for a foreign export: salesforce, hubspot, maven or a YAML file; see "
+        f"docs/sources.md {_env_default('profile')}",
     )
-    run.add_argument("--scale", default=None, help="demo preset (default: default)")
-    run.add_argument("--seed", type=int, default=None, help="demo seed (default: 42)")
-    run.add_argument("--home", default=None, help="SALESALIGN_HOME (default: $SALESALIGN_HOME or ./data)")
+    run.add_argument("--scale", default=None, help=f"demo preset: tiny, small, default or large "
+                     f"{_env_default('demo_scale')}")
+    run.add_argument("--seed", type=int, default=None, help=f"demo seed {_env_default('demo_seed')}")
+    run.add_argument("--home", default=None, help=f"where the run writes everything {_env_default('home')}")
     run.add_argument(
         "--currency", default=None,
-        help="reporting currency of the marts and the brief (default: $SALESALIGN_REPORTING_CURRENCY or USD)",
+        help="reporting currency (ISO 4217 code, e.g. EUR) of the marts, the exports and the brief "
+        f"{_env_default('reporting_currency')}",
     )
     run.set_defaults(func=_cmd_run)
 

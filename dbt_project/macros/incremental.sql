@@ -4,12 +4,8 @@
     and dbt never write the warehouse at the same time, so nothing lands "in the past"). -#}
 
 {% macro raw_loaded_through() -%}
-    {%- set raw_tables = {
-        'crm': ['accounts', 'contacts', 'reps', 'products', 'opportunities', 'opportunity_stage_history', 'activities'],
-        'finance': ['invoices', 'credit_notes', 'product_costs', 'rep_costs', 'commissions', 'cost_to_serve', 'fx_rates'],
-    } -%}
     (select max(_loaded_at) from (
-        {%- for source_name, tables in raw_tables.items() %}
+        {%- for source_name, tables in raw_tables().items() %}
         {%- set outer_loop = loop %}
         {%- for t in tables %}
         select max(_loaded_at) as _loaded_at from {{ source(source_name, t) }}

@@ -3,7 +3,8 @@
 Reads the `analytics.*` decision tables, draws each figure as inline SVG (`charts.py`) and writes
 `$SALESALIGN_HOME/reports/alignment-brief.html` atomically. Every number carries its 95% interval
 and the period it describes; a section whose table is missing or holds only status rows says so in
-one line instead of drawing a chart. Nothing on the page is fetched from the network.
+one line instead of drawing a chart. Money is shown in the marts' own reporting currency (read from
+the marts, `currency.py`), with its symbol. Nothing on the page is fetched from the network.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import jinja2
 import pandas as pd
 
 from salesalign.publish.charts import IntervalChart, Point, Row
+from salesalign.publish.currency import marts_currency, symbol
 
 TEMPLATES = Path(__file__).parent / "templates"
 BRIEF_PATH = Path("reports") / "alignment-brief.html"
@@ -56,16 +58,27 @@ class Section:
 # --- numbers in words ----------------------------------------------------------------------------
 
 
-def money(v: float | None, currency: str = "$") -> str:
-    if v is None or not math.isfinite(v):
-        return "n/a"
-    sign = "-" if v < 0 else ""
-    a = abs(v)
-    if a >= 1e6:
-        return f"{sign}{currency}{a / 1e6:.2f}M"
-    if a >= 1e4:
-        return f"{sign}{currency}{a / 1e3:.1f}k"
-    return f"{sign}{currency}{a:,.0f}"
+@dataclass(frozen=True)
+class Money:
+    """Amounts in one currency, in words: `€1.25M`, `€12.3k`, `-€950`."""
+
+    currency: str | None  # ISO 4217 code; None before the marts are built (amounts without a symbol)
+
+    def __call__(self, v: float | None) -> str:
+        if v is None or not math.isfinite(v):
+            return "n/a"
+        sign = "-" if v < 0 else ""
+        unit = symbol(self.currency) if self.currency else ""
+        a = abs(v)
+        if a >= 1e6:
+            return f"{sign}{unit}{a / 1e6:.2f}M"
+        if a >= 1e4:
+            return f"{sign}{unit}{a / 1e3:.1f}k"
+        return f"{sign}{unit}{a:,.0f}"
+
+    def axis(self, label: str) -> str:
+        """The axis label of a chart of amounts: what they are, and in which currency."""
+        return f"{label}, in {self.currency}" if self.currency else label
 
 
 def pct(v: float | None, digits: int = 1) -> str:
@@ -124,7 +137,22 @@ def _html_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _usable(tables: dict[str, pd.DataFrame | None], name: str) -> tuple[pd.DataFrame | None, str]:
+@dataclass(frozen=True)
+class BriefTables:
+    """What the brief is drawn from: the analytics tables and the currency of the marts they come from."""
+
+    frames: dict[str, pd.DataFrame | None]  # None: the table is not in the warehouse yet
+    currency: str | None  # the marts' reporting currency; None before they are built
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        return self.frames.get(name)
+
+    @property
+    def money(self) -> Money:
+        return Money(self.currency)
+
+
+def _usable(tables: BriefTables, name: str) -> tuple[pd.DataFrame | None, str]:
     """The table's `ok` rows, or None and the reason to print instead of a chart."""
     df = tables.get(name)
     if df is None:
@@ -142,7 +170,8 @@ def _usable(tables: dict[str, pd.DataFrame | None], name: str) -> tuple[pd.DataF
 # --- sections ------------------------------------------------------------------------------------
 
 
-def practice_effects_section(tables) -> Section:
+def practice_effects_section(tables: BriefTables) -> Section:
+    money = tables.money
     title = "Which sales practices cause wins and margin"
     df, status = _usable(tables, "practice_effects")
     if df is None:
@@ -153,7 +182,7 @@ def practice_effects_section(tables) -> Section:
     figures, bullets = [], []
     for outcome, axis, unit in (
         ("win", "effect on win probability (percentage points)", pp),
-        ("contribution_margin", "effect on contribution margin per deal", money),
+        ("contribution_margin", money.axis("effect on contribution margin per deal"), money),
     ):
         part = head[head.outcome == outcome]
         if part.empty:
@@ -190,7 +219,8 @@ def practice_effects_section(tables) -> Section:
     return Section("practices", title, "ok", words, "".join(figures))
 
 
-def icp_section(tables) -> Section:
+def icp_section(tables: BriefTables) -> Section:
+    money = tables.money
     title = "Ideal customer profile: tiers and whether they held up"
     seg, status = _usable(tables, "icp_segments")
     if seg is None:
@@ -262,7 +292,9 @@ def icp_section(tables) -> Section:
             for r in oot.sort_values("group_name").itertuples()
         ]
         if rows:
-            figure = IntervalChart(rows, "later-window contribution margin per selling hour", fmt=money).svg()
+            figure = IntervalChart(
+                rows, money.axis("later-window contribution margin per selling hour"), fmt=money
+            ).svg()
         lift = val[
             (val.group_name == "tier A vs rest")
             & (val.metric == "lift_cm_per_selling_hour")
@@ -293,7 +325,8 @@ def icp_section(tables) -> Section:
     return Section("icp", title, "ok", words, figure, table)
 
 
-def roi_section(tables) -> Section:
+def roi_section(tables: BriefTables) -> Section:
+    money = tables.money
     title = "Return on sales effort, by segment and by practice"
     seg, status = _usable(tables, "roi_by_segment")
     prac, pstatus = _usable(tables, "roi_by_practice")
@@ -318,7 +351,9 @@ def roi_section(tables) -> Section:
             for r in shown.itertuples()
         ]
         figures.append(
-            IntervalChart(rows, "contribution margin per selling hour (after selling cost)", fmt=money).svg()
+            IntervalChart(
+                rows, money.axis("contribution margin per selling hour (after selling cost)"), fmt=money
+            ).svg()
         )
         words.append(
             f"<p>Contribution margin per hour of selling ({escape(_period(seg))}), for the six best and "
@@ -343,7 +378,8 @@ def roi_section(tables) -> Section:
         if rows:
             figures.append(
                 IntervalChart(
-                    rows, "net contribution margin gained per deal (after the practice's cost)", fmt=money
+                    rows, money.axis("net contribution margin gained per deal (after the practice's cost)"),
+                    fmt=money,
                 ).svg()
             )
         words.append(
@@ -357,7 +393,8 @@ def roi_section(tables) -> Section:
     return Section("roi", title, "ok", "".join(words), "".join(figures))
 
 
-def reps_section(tables) -> Section:
+def reps_section(tables: BriefTables) -> Section:
+    money = tables.money
     title = "Reps: how much is the rep, how much the mix they were given"
     reps, status = _usable(tables, "rep_performance")
     if reps is None:
@@ -377,7 +414,7 @@ def reps_section(tables) -> Section:
     ]
     figure = IntervalChart(
         rows,
-        "mix-adjusted contribution margin per deal",
+        money.axis("mix-adjusted contribution margin per deal"),
         fmt=money,
         row_height=11,
         label_width=90,
@@ -420,7 +457,8 @@ def _rep_tone(r, mean: float) -> str:
     return "uncertain"
 
 
-def alignment_section(tables) -> Section:
+def alignment_section(tables: BriefTables) -> Section:
+    money = tables.money
     title = "Strategy alignment: intended vs actual effort, promised vs realised"
     df, status = _usable(tables, "strategy_alignment")
     if df is None:
@@ -527,7 +565,8 @@ def alignment_section(tables) -> Section:
     return Section("alignment", title, "ok", words, effort + growth, table)
 
 
-def reallocation_section(tables) -> Section:
+def reallocation_section(tables: BriefTables) -> Section:
+    money = tables.money
     title = "Top effort reallocations"
     df, status = _usable(tables, "effort_reallocation")
     if df is None:
@@ -541,7 +580,7 @@ def reallocation_section(tables) -> Section:
         )
         for r in df.itertuples()
     ]
-    figure = IntervalChart(rows, "expected contribution margin gained per year", fmt=money).svg()
+    figure = IntervalChart(rows, money.axis("expected contribution margin gained per year"), fmt=money).svg()
     assumption = str(df.iloc[0].assumption)
     words = (
         "<p>Moving selling hours from over-invested to under-invested targets, largest return difference "
@@ -572,8 +611,9 @@ SECTIONS = (
 # --- the page ------------------------------------------------------------------------------------
 
 
-def read_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
-    """The analytics tables the brief reads; None for a table that does not exist yet."""
+def read_tables(con: duckdb.DuckDBPyConnection) -> BriefTables:
+    """The analytics tables the brief reads (None for a table that does not exist yet) and the
+    reporting currency of the marts."""
     present = {
         t
         for (t,) in con.execute(
@@ -581,10 +621,11 @@ def read_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None
             "AND database_name = current_database()"
         ).fetchall()
     }
-    return {t: con.execute(f"SELECT * FROM analytics.{t}").df() if t in present else None for t in TABLES}
+    frames = {t: con.execute(f"SELECT * FROM analytics.{t}").df() if t in present else None for t in TABLES}
+    return BriefTables(frames, marts_currency(con))
 
 
-def build_sections(tables: dict[str, pd.DataFrame | None]) -> list[Section]:
+def build_sections(tables: BriefTables) -> list[Section]:
     """Every section; one that cannot be drawn says why instead of failing the brief."""
     sections = []
     for build in SECTIONS:
@@ -598,13 +639,18 @@ def build_sections(tables: dict[str, pd.DataFrame | None]) -> list[Section]:
     return sections
 
 
-def render(sections: list[Section], run_id: str = "", generated_at: datetime | None = None) -> str:
-    """The brief as one HTML document (styles and charts inline)."""
+def render(
+    sections: list[Section], currency: str | None, run_id: str = "", generated_at: datetime | None = None
+) -> str:
+    """The brief as one HTML document (styles and charts inline); `currency` is the marts' (None
+    before they are built)."""
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False, undefined=jinja2.StrictUndefined
     ).get_template("alignment-brief.html.j2")
     return template.render(
         sections=sections,
+        currency=currency,
+        symbol=symbol(currency).strip() if currency else "",
         run_id=run_id,
         generated_at=(generated_at or datetime.now(UTC)).strftime("%d %b %Y %H:%M UTC"),
     )
@@ -626,8 +672,9 @@ class Brief:
 
 def write_brief(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> Brief:
     """Render the brief from the warehouse and replace `$home/reports/alignment-brief.html` atomically."""
-    sections = build_sections(read_tables(con))
-    html = render(sections, run_id)
+    tables = read_tables(con)
+    sections = build_sections(tables)
+    html = render(sections, tables.currency, run_id)
     target = home / BRIEF_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{run_id}.tmp")

@@ -12,8 +12,8 @@
   columns are touched (VARCHAR, ENUM, JSON, nested types): numbers, booleans, dates and timestamps
   are written as they are (a negative number is a number, not a formula). The rewriting happens in
   DuckDB SQL inside the `COPY` (`csv_select`), never by loading tables into Python.
-- `exports/manifest.json`: the run id, publish time and, per table, both files, the row count and
-  the column names and types.
+- `exports/manifest.json`: the run id, publish time, the reporting currency of every money column
+  (the marts', `currency.py`) and, per table, both files, the row count and the column names and types.
 - `serving.duckdb`: a separate DuckDB file that BI tools open read-only while the pipeline holds the
   main warehouse for writing (original values, like the Parquet files).
 
@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+
+from salesalign.publish.currency import marts_currency
 
 PUBLISHED_SCHEMAS = ("marts", "analytics")
 # A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice and Sheets.
@@ -165,6 +167,7 @@ def export_tables(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> li
     manifest = {
         "run_id": run_id,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "reporting_currency": marts_currency(con),  # of the marts and the analytics computed from them
         "csv": {
             "encoding": "UTF-8 with byte-order mark",
             "formula_neutralisation": "text cells starting with = + - @ tab or carriage return are written "

@@ -10,7 +10,6 @@ definitions load is prepared once at set-up (`salesalign prepare`, `make manifes
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -68,10 +67,10 @@ def _dbt(args: list[str], target: Path) -> subprocess.CompletedProcess:
     cmd = [
         dbt_executable(), *args,
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target), "--log-path", str(target),
+        "--target-path", str(target), "--log-path", str(target), "--no-send-anonymous-usage-stats",
     ]
-    env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    # dbt inherits this process's environment: the flag above keeps it from sending usage data
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
     if proc.returncode != 0:
         output = f"{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
         raise DbtError(f"dbt {' '.join(args[:2])} failed ({proc.returncode}):\n{output}")

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from orchestration import operations as automation
+from orchestration import transform
+from salesalign import contract
 
 
 @pytest.fixture
@@ -44,20 +46,57 @@ def test_every_step_of_the_main_job_is_in_the_warehouse_pool(defs):
     assert {"publish__bi_outputs", "publish__alignment_brief", "publish__docs_site"} <= set(pools)
 
 
-def test_extraction_and_dbt_are_daily_partitioned_with_single_run_backfills_and_retries(defs):
+# Only what is incremental is daily-partitioned: extraction, the dbt models dbt builds incrementally
+# (the facts that reprocess a close-date window, the incremental staging tables they read) and the
+# quarantine ledger between them (a blocked batch then stops a backfill: see orchestration/quality.py).
+# The other dbt models, analytics and publish are not.
+PARTITIONED = {
+    "extract/source_snapshot",
+    *(f"raw/{t}" for t in contract.TABLE_NAMES),
+    "quality/quarantined_rows",
+    "staging/stg_crm__activities",
+    "staging/stg_crm__opportunity_stage_history",
+    "marts/fct_opportunities",
+    "marts/fct_deal_margin",
+}
+
+
+def test_only_extraction_the_ledger_and_the_incremental_models_are_daily_partitioned(defs):
     graph = defs.resolve_asset_graph()
-    partitioned = [["extract", "source_snapshot"], ["raw", "opportunities"], ["raw", "activities"],
-                   ["marts", "fct_deal_margin"]]
-    for key in partitioned:  # one partition def: a backfill of a range is one run, extract -> dbt
-        node = graph.get(dg.AssetKey(key))
-        assert node.partitions_def == automation.daily_partitions, key
-        assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
-    # analytics fit on all history, so they are not partitioned: they follow their marts
-    assert graph.get(dg.AssetKey(["analytics", "practice_effects"])).partitions_def is None
+    nodes = {k.to_user_string(): graph.get(k) for k in graph.get_all_asset_keys()}
+    partitioned = {key for key, node in nodes.items() if node.partitions_def is not None}
+    assert partitioned == PARTITIONED
+    for key in partitioned:  # one partition def and single-run backfills: a range is one run
+        assert nodes[key].partitions_def == automation.daily_partitions, key
+        assert nodes[key].backfill_policy == dg.BackfillPolicy.single_run(), key
+    # the dbt models among them are exactly those the project materialises incrementally
+    manifest = json.loads(transform.dbt_project.manifest_path.read_text())
+    incremental = {
+        f"{n['schema']}/{n['name']}"
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["config"]["materialized"] == "incremental"
+    }
+    assert incremental == {k for k in PARTITIONED if k.split("/")[0] in ("staging", "marts")}
     landing = defs.resolve_assets_def(dg.AssetKey(["raw", "opportunities"]))
     assert landing.op.retry_policy == automation.extraction_retry
-    for key in (["raw", "opportunities"], ["marts", "fct_deal_margin"], ["marts", "dim_accounts"]):
-        assert graph.get(dg.AssetKey(key)).freshness_policy == automation.freshness, key
+    for key in ("raw/opportunities", "marts/fct_deal_margin", "marts/dim_accounts"):
+        assert nodes[key].freshness_policy == automation.freshness, key
+
+
+def test_partitions_start_on_the_configured_first_day(monkeypatch, tmp_path):
+    monkeypatch.setenv("SALESALIGN_HOME", str(tmp_path))
+    monkeypatch.setenv("SALESALIGN_PARTITIONS_START", "2024-06-01")
+    import orchestration.definitions as module
+
+    defs = importlib.reload(module).defs
+    graph = defs.resolve_asset_graph()
+    days = {graph.get(k).partitions_def for k in graph.get_all_asset_keys()} - {None}
+    assert days == {automation.days_from("2024-06-01")}  # every partitioned asset, the same days
+    job = defs.resolve_job_def("salesalign_main")  # one partition def for the whole job
+    assert job.partitions_def.get_first_partition_key() == "2024-06-01"
+    # the modules' own assets (what tests materialise) keep the default first day
+    fact = transform.dbt_models.specs_by_key[dg.AssetKey(["marts", "fct_deal_margin"])]
+    assert fact.partitions_def.get_first_partition_key() == "2023-01-01"
 
 
 def test_dbt_gets_the_warehouse_currency_and_partition_window_as_vars(tmp_path):
@@ -92,21 +131,41 @@ def test_a_backfill_of_past_days_extracts_up_to_its_last_day_the_newest_day_ever
     # a range (one backfill run) is run for real in test_automation_backfill
 
 
-def test_analytics_and_publish_follow_a_changed_mart(defs):
+def _requested_after_a_backfilled_day(defs: dg.Definitions) -> set[str]:
+    """What the automation requests once a backfill rebuilt one day of the facts, everything having
+    been materialised once before (the partitioned assets for the latest day only, as the daily run
+    leaves them)."""
     graph = defs.resolve_asset_graph()
     everything = list(graph.get_all_asset_keys())
     with dg.instance_for_test() as instance:
-        for key in everything:  # every asset materialised once: nothing missing, nothing new
-            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        for key in everything:
+            partition = automation.latest_partition() if graph.get(key).partitions_def else None
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-        assert first.total_requested == 0
-        # a backfill rebuilt one day of the facts
+        assert first.total_requested == 0  # nothing new, nothing missing that is wanted
         mart = dg.AssetMaterialization(dg.AssetKey(["marts", "fct_deal_margin"]), partition="2025-03-04")
         instance.report_runless_asset_event(mart)
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-        requested = {k.to_user_string() for k in everything if result.get_num_requested(k)}
+        return {k.to_user_string() for k in everything if result.get_num_requested(k)}
+
+
+def test_analytics_and_publish_follow_a_changed_mart(defs):
+    requested = _requested_after_a_backfilled_day(defs)
     assert {"analytics/practice_effects", "analytics/roi_by_segment", "publish/bi_outputs"} <= requested
-    assert not any(k.startswith(("raw/", "marts/", "extract/")) for k in requested)
+    assert not any(k.startswith(("raw/", "marts/", "extract/", "staging/")) for k in requested)
+
+
+def test_dagsters_eager_alone_would_not_follow_a_backfilled_day(defs):
+    """Why `follow_upstream` leaves out eager()'s "no dependency missing": analytics read every day of
+    the facts, and the days never materialised as a partition count as missing."""
+    def _eager(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.automation_condition is None:
+            return spec
+        return spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
+
+    eager = [a.map_asset_specs(_eager) for a in defs.assets]
+    plain = dg.Definitions(assets=eager, asset_checks=defs.asset_checks, resources=defs.resources)
+    assert _requested_after_a_backfilled_day(plain) == set()
 
 
 def test_sensors_evaluate(monkeypatch, tmp_path):
@@ -124,7 +183,7 @@ def test_sensors_evaluate(monkeypatch, tmp_path):
         context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
         result = drop_sensor.evaluate_tick(context)
     (request,) = result.run_requests
-    # extraction and dbt are partitioned: a drop's run works on the latest day (it extracts everything)
+    # extraction is daily-partitioned: the sensor names the latest day (a drop lands all it holds)
     assert request.partition_key == automation.latest_partition()
     assert request.tags["salesalign/drop"] == "2025-06-01"
 

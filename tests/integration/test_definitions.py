@@ -35,6 +35,16 @@ def test_definitions_load_with_every_stage(monkeypatch, tmp_path):
     assert parents == {f"raw/{t}" for t in contract.TABLE_NAMES}
     # dbt tests surface as asset checks.
     assert len(list(graph.asset_check_keys)) > 20
+    # every dbt model, daily-partitioned (the incremental ones) or not, is in one step of the main job:
+    # a run builds the project in one `dbt build`
+    job = defs.resolve_job_def("salesalign_main")
+    assert [name for name in job.graph.node_dict if name.startswith("dbt")] == ["dbt_models"]
+    dbt_keys = {k for k in graph.get_all_asset_keys() if k.path[0] in ("staging", "intermediate", "marts")}
+    assert defs.resolve_assets_def(dg.AssetKey(["marts", "fct_deal_margin"])).keys == dbt_keys
+    assert {k.to_user_string() for k in dbt_keys if graph.get(k).partitions_def} == {
+        "staging/stg_crm__activities", "staging/stg_crm__opportunity_stage_history",
+        "marts/fct_opportunities", "marts/fct_deal_margin",
+    }
 
 
 def test_resources_follow_the_environment(monkeypatch, tmp_path):

@@ -8,8 +8,7 @@ import shutil
 import duckdb
 import pandas as pd
 import pytest
-
-from tests.integration.helpers_dbt import land_drop, new_home, query, run_dbt
+from fixtures.warehouse import land_drop, new_home, query, run_dbt
 
 KEYS = {
     "fct_deal_margin": "opportunity_id",

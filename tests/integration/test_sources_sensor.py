@@ -13,16 +13,26 @@ import pytest
 
 from orchestration.extract import assets as extract_assets
 from orchestration.extract import build_drop_sensor
-from orchestration.operations import latest_partition, with_partition
+from orchestration.operations import latest_partition
 from orchestration.resources import SourceResource, WarehouseResource
 from salesalign.extract.drops import drop_status
 
 MAVEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "maven_crm"
 
 
-def _evaluate(sensor, cursor=None):
+def _repository(sensor, source, home: Path) -> dg.RepositoryDefinition:
+    """A code location with the sensor and its job (the sensor's run requests name a day of the job)."""
+    job = dg.define_asset_job(sensor.job_name, selection=dg.AssetSelection.assets(*extract_assets))
+    return dg.Definitions(
+        assets=extract_assets, jobs=[job], sensors=[sensor],
+        resources={"source": source, "warehouse": WarehouseResource(home=str(home))},
+    ).get_repository_def()
+
+
+def _evaluate(sensor, repository, cursor=None):
     with dg.instance_for_test() as instance:
-        return sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor, instance=instance))
+        context = dg.build_sensor_context(cursor=cursor, instance=instance, repository_def=repository)
+        return sensor.evaluate_tick(context)
 
 
 def _drop(root: Path, name: str, small_drop: Path) -> Path:
@@ -38,24 +48,26 @@ def test_sensor_launches_each_complete_drop_once(tmp_path, small_drop):
         kind="demo", staging_dir=str(tmp_path / "staging"), demo_dir=str(tmp_path / "demo")
     )
     sensor = build_drop_sensor("salesalign_main", watch, source)
+    repository = _repository(sensor, source, tmp_path)
 
     first = _drop(watch, "2025-06-01", small_drop)  # copied, but no marker yet: half-copied for all we know
-    result = _evaluate(sensor)
+    result = _evaluate(sensor, repository)
     assert (
         not result.run_requests
         and "2025-06-01: no _SUCCESS marker or manifest.json yet" in result.skip_message
     )
 
     (first / "_SUCCESS").write_text("")
-    result = _evaluate(sensor)
+    result = _evaluate(sensor, repository)
     assert len(result.run_requests) == 1
     request = result.run_requests[0]
+    assert request.partition_key == latest_partition()  # extraction is daily: a drop lands on the newest day
     config = request.run_config["resources"]["source"]["config"]
     assert config["kind"] == "files" and config["path"] == str(first.resolve())
     assert config["staging_dir"] == str(tmp_path / "staging")  # the rest of the resource is kept
 
     # the next tick, with the cursor, launches nothing; a new drop with a manifest is verified first
-    again = _evaluate(sensor, result.cursor)
+    again = _evaluate(sensor, repository, result.cursor)
     assert not again.run_requests
     second = _drop(watch, "2025-06-02", small_drop)
     files = {
@@ -64,9 +76,9 @@ def test_sensor_launches_each_complete_drop_once(tmp_path, small_drop):
     }
     (second / "manifest.json").write_text(json.dumps({"files": {**files, "late.csv": {"bytes": 10}}}))
     assert drop_status(second) == (False, "late.csv listed in manifest.json is missing")
-    assert not _evaluate(sensor, result.cursor).run_requests
+    assert not _evaluate(sensor, repository, result.cursor).run_requests
     (second / "manifest.json").write_text(json.dumps({"files": files}))
-    third = _evaluate(sensor, result.cursor)
+    third = _evaluate(sensor, repository, result.cursor)
     assert [r.tags["salesalign/drop"] for r in third.run_requests] == ["2025-06-02"]
     assert third.run_requests[0].tags["salesalign/drop_complete"].startswith("manifest.json verified")
 
@@ -85,13 +97,13 @@ def test_sensor_run_request_lands_the_drop_with_a_profile(tmp_path):
     defs = dg.Definitions(
         assets=extract_assets,
         jobs=[job],
-        sensors=[with_partition(build_drop_sensor("land", watch, source, profile="maven"))],
+        sensors=[build_drop_sensor("land", watch, source, profile="maven")],
         resources={"source": source, "warehouse": WarehouseResource(home=str(tmp_path))},
     )
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
         (request,) = defs.resolve_sensor_def("file_drop_sensor").evaluate_tick(context).run_requests
-    assert request.partition_key == latest_partition()  # extraction is partitioned: the newest day
+    assert request.partition_key == latest_partition()  # the sensor names the newest day itself
     for _ in range(2):  # the same export landed twice adds nothing the second time
         run = defs.resolve_job_def("land").execute_in_process(
             run_config=request.run_config, partition_key=request.partition_key

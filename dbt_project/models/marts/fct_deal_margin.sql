@@ -26,7 +26,8 @@
     their dates) changed since the last run, plus every closed deal of an account whose
     cost-to-serve, attributes or deals changed (cost-to-serve allocation couples an account's
     deals). A deal that is no longer closed is removed by the post-hook. When what the source
-    delivered changes (int_source_coverage: e.g. finance tables arrive), every deal is recomputed. -#}
+    delivered changes (int_source_coverage: e.g. finance tables arrive) or the reporting currency
+    does, every deal is recomputed. -#}
 {%- set practices = practice_types() %}
 {%- if is_incremental() %}
 with watermark as (
@@ -106,6 +107,7 @@ affected as (
     select opportunity_id from {{ ref('stg_crm__opportunities') }}
     where account_id in (select account_id from changed_accounts)
         or exists (select 1 from coverage_changed)
+        or {{ reporting_currency_changed() }}
 ),
 {%- else %}
 with

@@ -11,7 +11,8 @@
 }}
 {#- Every opportunity, open or closed, with its stage progression and outcome. Incremental:
     reprocesses opportunities whose own row or stage history changed, whose account changed
-    (segment), or whose close-date FX rate arrived since the last run. -#}
+    (segment), or whose close-date FX rate arrived since the last run; all of them when the
+    reporting currency changed. -#}
 {%- set stages = ['prospecting', 'qualification', 'discovery', 'proposal', 'negotiation', 'closed_won', 'closed_lost'] %}
 with
 {%- if is_incremental() %}
@@ -31,6 +32,7 @@ affected as (
             where _loaded_at > (select loaded_through from watermark)
         )
         or {{ close_date_window_filter('close_date') }}
+        or {{ reporting_currency_changed() }}
     union
     select opportunity_id from {{ ref('stg_crm__opportunity_stage_history') }}
     where _loaded_at > (select loaded_through from watermark)
