@@ -41,9 +41,9 @@ test-faults: install manifest
 
 # Effect estimators against known truth: LaLonde (NSW vs CPS) and the demo's truth.json over 20 seeds.
 validate: install manifest
-	$(BIN)/python -m salesalign.analytics.validation --out $(SALESALIGN_HOME)/validation $(VALIDATE_ARGS)
+	$(BIN)/python -m bench.validate --out $(SALESALIGN_HOME)/validation $(VALIDATE_ARGS)
 
-# Pipeline benchmark (issue 9): per stage, baselines (raw DuckDB, pandas), incremental, scaling, targets.
+# Pipeline benchmark: per stage, baselines (raw DuckDB, pandas), incremental, scaling, targets.
 # Slow: large alone takes 10+ minutes. `make bench BENCH_SCALES="small default"` for a quicker pass.
 BENCH_SCALES ?= small default medium large
 .PHONY: bench

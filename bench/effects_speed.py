@@ -1,8 +1,8 @@
 """Speed of the effects asset on N closed deals (default 1M): synthetic marts -> analytics.* via Dagster.
 
-    .venv/bin/python bench/effects_speed.py --deals 1000000
+    .venv/bin/python -m bench.effects_speed --deals 1000000
 
-Writes marts.fct_deal_margin / dim_accounts / dim_reps from `salesalign.analytics.synthetic` into a
+Writes marts.fct_deal_margin / dim_accounts / dim_reps from `tests/fixtures/synthetic.py` into a
 temporary warehouse (the large demo pipeline takes far longer to build than the asset runs), then
 materialises the `analytics/practice_effects` multi-asset and prints wall time and peak RSS.
 """
@@ -22,9 +22,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from orchestration.resources import WarehouseResource
-from salesalign.analytics import practice_effects
-from salesalign.analytics.synthetic import PRACTICES, synthetic_deals
+from orchestration import analytics
+from tests.fixtures.synthetic import PRACTICES, synthetic_deals
+from tests.fixtures.warehouse import analytics_resources
 
 
 def write_synthetic_marts(home: Path, n: int, seed: int = 11) -> None:
@@ -43,6 +43,7 @@ def write_synthetic_marts(home: Path, n: int, seed: int = 11) -> None:
             "days_to_close": frame["days_to_close"],
             "list_amount": (np.exp(frame["log_list_amount"]) - 1).round(2),
             "created_date": created,
+            "close_date": created + pd.to_timedelta(frame["days_to_close"], unit="D"),
             **{f"has_{p}": frame[f"treat__{p}"] for p in PRACTICES},
         }
     )
@@ -71,6 +72,12 @@ def write_synthetic_marts(home: Path, n: int, seed: int = 11) -> None:
             con.unregister("df")
 
 
+def effects_asset() -> dg.AssetsDefinition:
+    """The multi-asset that writes analytics/practice_effects (and its by-segment and diagnostics tables)."""
+    key = dg.AssetKey(["analytics", "practice_effects"])
+    return next(a for a in analytics.assets if key in a.keys)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--deals", type=int, default=1_000_000)
@@ -81,7 +88,7 @@ def main() -> None:
     write_synthetic_marts(home, args.deals)
     setup = time.perf_counter() - t0
     t0, cpu0 = time.perf_counter(), time.process_time()
-    result = dg.materialize([practice_effects], resources={"warehouse": WarehouseResource(home=str(home))})
+    result = dg.materialize([effects_asset()], resources=analytics_resources(home))
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert result.success
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:

@@ -1,4 +1,4 @@
-"""Pipeline benchmark: `salesalign bench --scale small default large` (and `make bench`).
+"""Pipeline benchmark: `python -m bench.pipeline --scale small default large` (and `make bench`).
 
 How it measures (honestly):
 * every measured thing runs as a child process (`salesalign run`, the generator, the limit, the peer)
@@ -154,6 +154,7 @@ def scaling_exponent(n0: float, t0: float, n1: float, t1: float) -> float:
 
 
 def verdict(value: float | None, limit: float, *, at_least: bool = False) -> str:
+    """PASS or FAIL of `value` against `limit` (at most, or `at_least`); n/a without a value."""
     if value is None:
         return "n/a"
     ok = value >= limit if at_least else value <= limit
@@ -225,6 +226,7 @@ def run_measured(cmd: list[str], env: dict, log: Path, interval: float = 0.2) ->
 
 
 def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages."""
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
@@ -243,8 +245,9 @@ def _py() -> str:
 
 
 # Other engineers edit this working tree while a bench runs (a dbt test that appears mid-run fails the
-# build): every child runs from a snapshot of the commit HEAD (git archive) plus this harness file.
+# build): every child runs from a snapshot of the commit HEAD (git archive) plus the harness's files.
 SRC: Path = REPO
+HARNESS = ("bench/pipeline.py", "tests/fixtures/drops.py")  # the children's code besides the pipeline's
 
 
 def snapshot(dest: Path) -> dict:
@@ -253,10 +256,13 @@ def snapshot(dest: Path) -> dict:
     dest.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    shutil.copy(Path(__file__), dest / "orchestration" / "bench.py")
+    for rel in HARNESS:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, dest / rel)
     SRC = dest
     # byte-compile now, so the first timed run does not pay for compiling the snapshot's modules
-    subprocess.run([_py(), "-m", "compileall", "-q", str(dest / "orchestration")], check=False)
+    packages = [str(dest / d) for d in ("salesalign", "orchestration", "bench", "tests/fixtures")]
+    subprocess.run([_py(), "-m", "compileall", "-q", *packages], check=False)
     prep = subprocess.run(
         [_py(), "-m", "salesalign.cli", "prepare"],
         cwd=dest,
@@ -277,6 +283,7 @@ def snapshot(dest: Path) -> dict:
 
 # ------------------------------------------------------------------ child entry points
 def child_generate(scale: str, seed: int, out: str) -> None:
+    """Write the demo drop of `scale` (or an extra preset) into `out`; prints its summary as JSON."""
     from salesalign import demo
     from salesalign.demo import presets
 
@@ -478,6 +485,7 @@ def pandas_deal_margin(drop: Path):
 
 
 def child_peer(drop: str) -> None:
+    """Time the pandas peer on `drop`; prints seconds, rows and total contribution margin as JSON."""
     t0 = time.perf_counter()
     deals = pandas_deal_margin(Path(drop))
     print(
@@ -491,43 +499,12 @@ def child_peer(drop: str) -> None:
     )
 
 
-def write_day_batch(drop: Path, source_day: str, name: str, id_prefix: str, shift_days: int = 0) -> dict:
-    """A day of new deals as sub-folder batches of `drop` (`opportunities/<name>.parquet`,
-    `activities/<name>.parquet`): the deals closed on `source_day`, their ids rewritten to start with
-    `id_prefix` (`OPP-9...`; their activities `ACT-9...`, same length), moved `shift_days` later, with
-    their activities. Returns the day the new deals close on, their ids and the row counts."""
-    import duckdb
-
-    con = duckdb.connect()
-    for t in ("opportunities", "activities"):
-        (drop / t).mkdir(exist_ok=True)
-    opp = f"read_parquet('{drop / 'opportunities.parquet'}')"
-    act = f"read_parquet('{drop / 'activities.parquet'}')"
-    keep = len("OPP-") + len(id_prefix) + 1  # ids keep their length: the prefix replaces leading digits
-    new_opp = f"'OPP-{id_prefix}' || substr(opportunity_id, {keep})"
-    shift = f"INTERVAL {shift_days} DAY"
-    opp_file, act_file = drop / "opportunities" / f"{name}.parquet", drop / "activities" / f"{name}.parquet"
-    con.execute(f"CREATE TEMP TABLE day_deals AS SELECT * FROM {opp} "
-                f"WHERE is_closed AND close_date = DATE '{source_day}'")
-    con.execute(f"""COPY (SELECT * REPLACE ({new_opp} AS opportunity_id,
-            created_at + {shift} AS created_at, updated_at + {shift} AS updated_at,
-            CAST(close_date + {shift_days} AS DATE) AS close_date) FROM day_deals)
-        TO '{opp_file}' (FORMAT parquet)""")
-    con.execute(f"""COPY (SELECT * REPLACE ('ACT-{id_prefix}' || substr(activity_id, {keep}) AS activity_id,
-            {new_opp} AS opportunity_id, started_at + {shift} AS started_at)
-        FROM {act} WHERE opportunity_id IN (SELECT opportunity_id FROM day_deals))
-        TO '{act_file}' (FORMAT parquet)""")
-    ids = [i for (i,) in con.execute(f"SELECT opportunity_id FROM '{opp_file}' ORDER BY 1").fetchall()]
-    n_act = con.execute(f"SELECT count(*) FROM '{act_file}'").fetchone()[0]
-    day = con.execute(f"SELECT DATE '{source_day}' + {shift_days}").fetchone()[0]
-    return {"day": str(day), "opportunity_ids": ids, "opportunities": len(ids), "activities": n_act,
-            "rows": len(ids) + n_act}
-
-
 def child_incremental_batch(drop: str, tag: str) -> None:
     """One more day: the deals closed on the day before the last close day, with new ids, shifted +1
     day (so they close on the last day), and their activities; written as sub-folder batches."""
     import duckdb
+
+    from tests.fixtures.drops import write_day_batch
 
     d = Path(drop)
     with duckdb.connect() as con:
@@ -756,6 +733,7 @@ def _baselines(work: Path, home: Path, drop: Path, logs: Path) -> dict:
 
 # ------------------------------------------------------------------ report
 def load_results(directory: Path = RESULTS_DIR) -> dict[str, dict]:
+    """scale -> result of every `pipeline_<scale>.json` in `directory`."""
     out = {}
     for p in sorted(directory.glob("pipeline_*.json")):
         data = json.loads(p.read_text())
@@ -764,7 +742,7 @@ def load_results(directory: Path = RESULTS_DIR) -> dict[str, dict]:
 
 
 def evaluate_targets(results: dict[str, dict]) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) for each target of issue 9."""
+    """(target, measured, verdict) for each of the TARGETS."""
     T = TARGETS
     large, default = results.get("large"), results.get("default")
     rows = []
@@ -866,6 +844,7 @@ def evaluate_targets(results: dict[str, dict]) -> list[tuple[str, str, str]]:
 
 
 def format_report(results: dict[str, dict]) -> str:
+    """The printed report: stages, baselines, scaling curve and targets of every scale in `results`."""
     order = [s for s in SCALES if s in results]
     lines = []
     lines.append("Per stage: wall s / CPU s / peak RSS MB / rows / rows per s")
@@ -919,7 +898,7 @@ def format_report(results: dict[str, dict]) -> str:
             f"{r['end_to_end']['rows_per_s']:>10,d} rows/s"
         )
     lines.append("")
-    lines.append("Targets (issue 9)")
+    lines.append("Targets")
     for name, measured, v in evaluate_targets(results):
         lines.append(f"  [{v}] {name}: {measured}")
     return "\n".join(lines)
@@ -927,6 +906,7 @@ def format_report(results: dict[str, dict]) -> str:
 
 # ------------------------------------------------------------------ CLI
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m bench.pipeline`."""
     p = argparse.ArgumentParser(
         prog="python -m bench.pipeline",
         description="Benchmark the pipeline per stage against raw DuckDB and pandas (`make bench`).",
@@ -943,21 +923,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temp homes and drops")
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--no-incremental", action="store_true")
-    p.add_argument("--report-only", action="store_true", help="print the table from bench/results/ and exit")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS_DIR,
+        help="folder of the pipeline_<scale>.json results, written and reported (default: bench/results/)",
+    )
+    p.add_argument("--report-only", action="store_true", help="print the table from --results and exit")
     return p
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Bench every scale of `args` (unless --report-only), then print the report of `args.results`."""
     if not args.report_only:
         root = Path(args.workdir or tempfile.mkdtemp(prefix="salesalign-bench-"))
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        args.results.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(root / "src", ignore_errors=True)
         benched = snapshot(root / "src")
         print(f"[bench] code: {benched}", flush=True)
         for scale in args.scale:
             work = root / scale
             shutil.rmtree(work, ignore_errors=True)
-            out = RESULTS_DIR / f"pipeline_{scale}.json"
+            out = args.results / f"pipeline_{scale}.json"
 
             def save(partial: dict, out: Path = out) -> None:
                 out.write_text(json.dumps({**partial, "code": benched}, indent=2) + "\n")
@@ -979,11 +966,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"[bench {scale}] results: {out}", flush=True)
         if not args.keep:
             shutil.rmtree(root / "src", ignore_errors=True)
-    print(format_report(load_results()))
+    print(format_report(load_results(args.results)))
     return 0
 
 
 def main(argv: list[str]) -> None:
+    """The benchmark, or one child entry point (`_child <kind> ...`) of a measured process."""
     if argv and argv[0] == "_child":
         kind, rest = argv[1], argv[2:]
         if kind == "generate":

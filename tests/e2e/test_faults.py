@@ -26,7 +26,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -35,14 +34,14 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from integration.test_automation_concurrency import _step_intervals
-from integration.test_idempotency import LOAD_METADATA, published_state, table_checksums
+from fixtures.checksums import LOAD_METADATA, published_state, table_checksums
+from fixtures.cli import SALESALIGN, cli_env
+from fixtures.dagster_events import step_intervals
 
 from orchestration.operations import WAREHOUSE_POOL
 from salesalign import contract
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]  # `make test-faults`
-BIN = Path(sys.executable).parent
 SECOND_DAY = {"activities": "started_at", "invoices": "invoice_date"}  # tables with a file per day
 
 
@@ -97,11 +96,10 @@ class Run:
     process group takes dbt with it), its output read line by line as it comes."""
 
     def __init__(self, home: Path, drop: Path):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESALIGN_", "DAGSTER_HOME"))}
         self.home = home
         self.proc = subprocess.Popen(
-            [str(BIN / "salesalign"), "run", "--home", str(home), "--source", "files", "--path", str(drop)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+            [str(SALESALIGN), "run", "--home", str(home), "--source", "files", "--path", str(drop)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), start_new_session=True,
         )
         self.out: list[str] = []
         self.err: list[str] = []
@@ -315,7 +313,7 @@ def test_sigkill_in_every_phase_then_two_overlapping_reruns_equal_an_uninterrupt
     assert codes == [0, 0], "\n\n".join(run.text()[-4000:] for run in runs)
     assert any("released the warehouse slot of run" in line for run in runs for line in run.out)
     with dg.DagsterInstance.from_config(str(f / "dagster")) as instance:
-        first, second = (_step_intervals(instance, run.run_id) for run in runs)
+        first, second = (step_intervals(instance, run.run_id) for run in runs)
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
         statuses = {run_id: instance.get_run_by_id(run_id).status for run_id in killed}
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
-from e2e.test_run import _run
+from fixtures.cli import salesalign_run
+from fixtures.warehouse import fetchall
 
 pytestmark = pytest.mark.slow
 MAVEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "maven_crm"
@@ -25,33 +25,28 @@ def maven_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("maven")
     drop = Path(shutil.copytree(MAVEN, root / "drop"))
     home = root / "home"
-    return home, _run(home, "--source", "files", "--path", str(drop), "--profile", "maven")
-
-
-def _sql(home: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql).fetchall()
+    return home, salesalign_run(home, "--source", "files", "--path", str(drop), "--profile", "maven")
 
 
 def test_maven_export_lands_with_its_quirks_handled(maven_run):
     home, _ = maven_run
-    counts = dict(_sql(home, "SELECT table_name, rows FROM raw._loads"))
+    counts = dict(fetchall(home, "SELECT table_name, rows FROM raw._loads"))
     assert counts == {"accounts": 85, "products": 7, "reps": 35, "opportunities": 8800, "fx_rates": 457}
     for table in ("activities", "invoices", "product_costs", "rep_costs", "commissions", "cost_to_serve"):
-        assert _sql(home, f"SELECT count(*) FROM raw.{table}") == [(0,)]
+        assert fetchall(home, f"SELECT count(*) FROM raw.{table}") == [(0,)]
     # GTXPro (pipeline) is GTX Pro (products.csv); misspellings corrected
-    assert _sql(home, "SELECT count(*) FROM raw.opportunities WHERE product_id = 'GTX Pro'") == [(1480,)]
-    assert _sql(
+    assert fetchall(home, "SELECT count(*) FROM raw.opportunities WHERE product_id = 'GTX Pro'") == [(1480,)]
+    assert fetchall(
         home, "SELECT count(*) FROM raw.opportunities o ANTI JOIN raw.products p USING (product_id)"
     ) == [(0,)]
-    assert _sql(home, "SELECT count(*) FROM raw.accounts WHERE industry = 'technolgy'") == [(0,)]
+    assert fetchall(home, "SELECT count(*) FROM raw.accounts WHERE industry = 'technolgy'") == [(0,)]
     # blank accounts (open deals only): quarantined with a reason, not silently dropped
-    assert _sql(
+    assert fetchall(
         home,
         """SELECT count(*), count(DISTINCT reason) FROM raw_quarantine.quarantined_rows
                          WHERE table_name = 'opportunities' AND column_name = 'account_id'""",
     ) == [(1425, 1)]
-    assert _sql(
+    assert fetchall(
         home,
         """SELECT DISTINCT o.is_closed FROM raw.opportunities o
                          WHERE account_id = '(no account)'""",
@@ -67,27 +62,27 @@ def test_maven_run_succeeds(maven_run):
 def test_maven_marts_carry_bookings_and_flag_missing_cost_lines(maven_run):
     home, _ = maven_run
     # every closed deal (none of them lacks an account): 4,238 won, 2,473 lost; bookings are real
-    closed = _sql(
+    closed = fetchall(
         home, "SELECT outcome, count(*), sum(net_bookings) FROM marts.fct_deal_margin GROUP BY 1 ORDER BY 1"
     )
     assert closed == [("lost", 2473, 0), ("won", 4238, 10005534)]
     # fct_opportunities: the 8,800 exported deals less the 1,425 quarantined (open, blank account)
-    assert _sql(home, "SELECT stage, count(*) FROM marts.fct_opportunities GROUP BY 1 ORDER BY 1") == [
+    assert fetchall(home, "SELECT stage, count(*) FROM marts.fct_opportunities GROUP BY 1 ORDER BY 1") == [
         ("closed_lost", 2473),
         ("closed_won", 4238),
         ("prospecting", 163),
         ("qualification", 501),
     ]
-    assert _sql(home, "SELECT count(*) FROM marts.fct_opportunities WHERE account_id = '(no account)'") == [
-        (0,)
-    ]
+    assert fetchall(
+        home, "SELECT count(*) FROM marts.fct_opportunities WHERE account_id = '(no account)'"
+    ) == [(0,)]
     # no finance or activity tables delivered: the mart says so and leaves those lines null, not 0
-    assert _sql(
+    assert fetchall(
         home,
         """SELECT DISTINCT cost_basis, has_cost_data, has_invoice_data, has_activity_data, has_invoices
            FROM marts.fct_deal_margin""",
     ) == [("bookings only: no finance data", False, False, False, None)]
-    assert _sql(
+    assert fetchall(
         home,
         """SELECT count(invoiced_revenue), count(credits), count(net_revenue), count(cogs),
                   count(gross_margin), count(selling_hours), count(effort_cost), count(commissions),
@@ -95,48 +90,48 @@ def test_maven_marts_carry_bookings_and_flag_missing_cost_lines(maven_run):
                   count(allocated_cost_to_serve), count(contribution_margin), count(has_proof_of_concept)
            FROM marts.fct_deal_margin""",
     ) == [(0,) * 12]
-    assert _sql(home, "SELECT count(list_amount), count(deal_amount) FROM marts.fct_deal_margin") == [
+    assert fetchall(home, "SELECT count(list_amount), count(deal_amount) FROM marts.fct_deal_margin") == [
         (6711, 6711)
     ]
     for mart in ("mart_segment_performance", "mart_rep_performance"):
-        assert _sql(
+        assert fetchall(
             home,
             f"""SELECT DISTINCT cost_basis, has_cost_data, net_revenue IS NULL, contribution_margin IS NULL,
                        selling_hours IS NULL FROM marts.{mart}""",
         ) == [("bookings only: no finance data", False, True, True, True)]
-        assert _sql(home, f"SELECT sum(deals_won), sum(deals_lost), sum(net_bookings) FROM marts.{mart}") == [
-            (4238, 2473, 10005534)
-        ]
+        assert fetchall(
+            home, f"SELECT sum(deals_won), sum(deals_lost), sum(net_bookings) FROM marts.{mart}"
+        ) == [(4238, 2473, 10005534)]
     # 30 agents closed deals (5 of the 35 in sales_teams.csv have none)
-    assert _sql(home, "SELECT count(DISTINCT rep_id) FROM marts.mart_rep_performance") == [(30,)]
+    assert fetchall(home, "SELECT count(DISTINCT rep_id) FROM marts.mart_rep_performance") == [(30,)]
 
 
 def test_maven_analytics_compute_what_the_data_supports(maven_run):
     home, _ = maven_run
     # rep variance on winning: a model, not a status row
-    win = _sql(
+    win = fetchall(
         home,
         """SELECT n_deals, n_reps, status, icc BETWEEN 0 AND 1, icc_ci_low <= icc AND icc <= icc_ci_high
            FROM analytics.rep_variance_summary WHERE outcome = 'win'""",
     )
     assert win == [(6711, 30, "ok", True, True)]
-    assert _sql(
+    assert fetchall(
         home,
         """SELECT count(*), count(adjusted_mean), min(n_deals) > 0 FROM analytics.rep_performance
            WHERE outcome = 'win'""",
     ) == [(30, 30, True)]
     # win rates per segment and channel are computed; ICP ranks accounts on revenue, labelled
-    assert _sql(home, "SELECT sum(n_deals), sum(n_won), count(win_rate) FROM analytics.roi_by_segment") == [
-        (6711, 4238, 36)
-    ]
-    segs = _sql(
+    assert fetchall(
+        home, "SELECT sum(n_deals), sum(n_won), count(win_rate) FROM analytics.roi_by_segment"
+    ) == [(6711, 4238, 36)]
+    segs = fetchall(
         home,
         """SELECT count(*), sum(n_deals), sum(n_won), count(win_rate), count(DISTINCT basis),
                   min(basis LIKE 'revenue: net bookings per closed deal%')
            FROM analytics.icp_segments""",
     )
     assert segs == [(36, 6711, 4238, 36, 1, True)]
-    fit = _sql(
+    fit = fetchall(
         home,
         """SELECT count(*), count(fit_score), min(status), min(basis LIKE 'revenue:%'),
                   min(model LIKE '%net bookings per closed deal%')
@@ -148,8 +143,10 @@ def test_maven_analytics_compute_what_the_data_supports(maven_run):
 def test_maven_status_rows_for_what_cannot_be_computed(maven_run):
     home, _ = maven_run
     # practice effects: no activities, so no estimates, only status rows saying why
-    assert _sql(home, "SELECT count(*) FROM analytics.practice_effects WHERE estimate IS NOT NULL") == [(0,)]
-    statuses = _sql(home, "SELECT DISTINCT status FROM analytics.practice_effects")
+    assert fetchall(
+        home, "SELECT count(*) FROM analytics.practice_effects WHERE estimate IS NOT NULL"
+    ) == [(0,)]
+    statuses = fetchall(home, "SELECT DISTINCT status FROM analytics.practice_effects")
     assert len(statuses) == 1 and "delivered no activities" in statuses[0][0]
     # contribution-margin models and cost-based ROI: status rows naming the cost basis
     no_cost = "not computable: contribution margin needs cost data the source did not deliver"
@@ -160,20 +157,20 @@ def test_maven_status_rows_for_what_cannot_be_computed(maven_run):
         ("roi_by_channel", "true"),
         ("roi_by_rep", "true"),
     ):
-        rows = _sql(home, f"SELECT DISTINCT status FROM analytics.{table} WHERE {where}")
+        rows = fetchall(home, f"SELECT DISTINCT status FROM analytics.{table} WHERE {where}")
         assert len(rows) == 1 and rows[0][0].startswith(no_cost), (table, rows)
         assert "bookings only: no finance data" in rows[0][0]
-    assert _sql(
+    assert fetchall(
         home,
         """SELECT count(contribution_margin), count(cm_per_selling_hour), count(cm_per_selling_dollar)
            FROM analytics.roi_by_segment""",
     ) == [(0, 0, 0)]
     for table in ("roi_by_practice", "practice_alignment"):
-        assert _sql(home, f"SELECT count(*) FROM analytics.{table} WHERE status = 'ok'") == [(0,)]
-        assert _sql(home, f"SELECT count(*) FROM analytics.{table} WHERE status IS NULL") == [(0,)]
-    assert _sql(
+        assert fetchall(home, f"SELECT count(*) FROM analytics.{table} WHERE status = 'ok'") == [(0,)]
+        assert fetchall(home, f"SELECT count(*) FROM analytics.{table} WHERE status IS NULL") == [(0,)]
+    assert fetchall(
         home, "SELECT count(*), min(status LIKE 'no selling activities%') FROM analytics.strategy_alignment"
     )[0][1]
     # no hire dates in the export: the ramp is a status row, not a ramp of an assumed date
-    ramp = _sql(home, "SELECT kind, status FROM analytics.rep_ramp")
+    ramp = fetchall(home, "SELECT kind, status FROM analytics.rep_ramp")
     assert len(ramp) == 1 and ramp[0][0] == "status" and "same hire date" in ramp[0][1]

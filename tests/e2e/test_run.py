@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from fixtures.cli import salesalign_run
 
 from salesalign import contract
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
-
-
-def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESALIGN_", "DAGSTER_HOME"))}
-    return subprocess.run(
-        [str(BIN / "salesalign"), "run", "--home", str(home), *args],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
 
 
 def _counts(home: Path, schema: str) -> dict[str, int]:
@@ -35,7 +24,7 @@ def _counts(home: Path, schema: str) -> dict[str, int]:
 
 def test_run_small_demo_materialises_everything_and_is_idempotent(tmp_path):
     home = tmp_path / "home"
-    first = _run(home, "--source", "demo", "--scale", "small", "--seed", "11")
+    first = salesalign_run(home, "--source", "demo", "--scale", "small", "--seed", "11")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "SUCCESS" in first.stdout and str(home / "warehouse.duckdb") in first.stdout
     assert (home / "demo" / "small-seed11" / "truth.json").exists()
@@ -45,20 +34,20 @@ def test_run_small_demo_materialises_everything_and_is_idempotent(tmp_path):
     marts = _counts(home, "marts")
     assert marts.get("fct_deal_margin", 0) > 0, marts
 
-    again = _run(home, "--source", "demo", "--scale", "small", "--seed", "11")
+    again = salesalign_run(home, "--source", "demo", "--scale", "small", "--seed", "11")
     assert again.returncode == 0, again.stderr[-3000:]
     assert _counts(home, "raw") == raw  # the same drop landed twice adds nothing
     assert _counts(home, "marts") == marts
 
 
 def test_run_on_a_file_drop_and_a_clear_failure(tmp_path, small_drop):
-    ok = _run(tmp_path / "home", "--source", "files", "--path", str(small_drop))
+    ok = salesalign_run(tmp_path / "home", "--source", "files", "--path", str(small_drop))
     assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
     with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as con:
         sources = con.execute("SELECT DISTINCT source FROM raw._loads").fetchall()
     assert sources == [(f"files:{small_drop}",)]
 
     missing = tmp_path / "no-such-drop"
-    bad = _run(tmp_path / "home2", "--source", "files", "--path", str(missing))
+    bad = salesalign_run(tmp_path / "home2", "--source", "files", "--path", str(missing))
     assert bad.returncode == 1
     assert "FAILED" in bad.stdout and f"file drop {missing} does not exist" in bad.stderr

@@ -9,7 +9,6 @@ Playwright is missing.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from browser import artifact, chromium_path, launch
+from fixtures.network import free_port
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 GROUPS = ["extract", "quality", "dbt_staging", "dbt_intermediate", "dbt_marts", "analytics", "publish"]
 ASSET = dg.AssetKey(["raw", "accounts"])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seed_instance(dagster_home: Path) -> None:
@@ -57,7 +51,7 @@ def webserver(tmp_path_factory):
     pytest.importorskip("playwright.sync_api")
     home = tmp_path_factory.mktemp("ui-home")
     _seed_instance(home / "dagster")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SALESALIGN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     log = open(home / "webserver.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

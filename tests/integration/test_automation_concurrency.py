@@ -8,12 +8,13 @@ fails with "Could not set lock on file".
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+from fixtures.cli import cli_env
+from fixtures.dagster_events import step_intervals
 
 from orchestration.operations import WAREHOUSE_POOL
 
@@ -37,23 +38,10 @@ sys.exit(0 if result.success else 1)
 """
 
 
-def _step_intervals(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, float, str]]:
-    starts, intervals = {}, []
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None:
-            continue
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            starts[event.step_key] = record.timestamp
-        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            intervals.append((starts.pop(event.step_key), record.timestamp, event.step_key))
-    return intervals
-
-
 def test_two_overlapping_runs_take_turns_on_the_warehouse(tmp_path, small_drop):
     home = tmp_path / "home"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SALESALIGN_", "DAGSTER_HOME"))},
+        **cli_env(),
         "SALESALIGN_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster"),
         "SALESALIGN_SOURCE": "files",
@@ -78,7 +66,7 @@ def test_two_overlapping_runs_take_turns_on_the_warehouse(tmp_path, small_drop):
     assert len(run_ids) == 2
 
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
-        a, b = (_step_intervals(instance, r) for r in run_ids)
+        a, b = (step_intervals(instance, r) for r in run_ids)
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
     # the runs overlapped in time ...
     assert min(s for s, _, _ in a) < max(e for _, e, _ in b) and min(s for s, _, _ in b) < max(

@@ -1,8 +1,8 @@
 """The alignment brief and the docs site, published by their assets from real analytics tables.
 
-One module fixture materialises the practice effects, every decision table, the brief and the docs
-site on a copy of the session's small marts; a headless chromium screenshots the brief
-(test-artifacts/brief-*.png) when it is installed.
+One module fixture materialises every registered analysis (the practice effects and the decision
+tables), the brief and the docs site on a copy of the session's small marts; a headless chromium
+screenshots the brief (test-artifacts/brief-*.png) when it is installed.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import dagster as dg
 import duckdb
 import pytest
 from browser import artifact, launch
-from integration.helpers_dbt import analytics_resources, new_home
+from fixtures.warehouse import analytics_resources, new_home
 
-from orchestration.analytics import decision_assets, practice_effects
+from orchestration import analytics
 from orchestration.publish import build_publish_assets
 from salesalign.publish.brief import build_sections, read_tables, render
 
@@ -48,12 +48,9 @@ class _Page(HTMLParser):
 @pytest.fixture(scope="module")
 def published(small_marts_home, tmp_path_factory):
     home = new_home(tmp_path_factory.mktemp("brief-home"), small_marts_home)
-    analytics_keys = [k for a in [practice_effects, *decision_assets] for k in a.keys]
+    analytics_keys = [k for a in analytics.assets for k in a.keys]
     _, brief, docs = build_publish_assets(analytics_keys)
-    result = dg.materialize(
-        [practice_effects, *decision_assets, brief, docs],
-        resources=analytics_resources(home),
-    )
+    result = dg.materialize([*analytics.assets, brief, docs], resources=analytics_resources(home))
     assert result.success
     return home, result
 
@@ -69,6 +66,9 @@ def test_brief_has_every_section_with_charts_and_fetches_nothing(published):
     assert page.fetches == [] and "<script" not in html  # self-contained: opens without a network
     # every number a leader sees has its interval and the period it describes
     assert html.count("95% CI") > 20 and "deals closed" in html
+    # money in the marts' currency (USD here; tests/integration/test_reporting_currency.py: EUR)
+    assert "Money is in USD ($), the reporting currency of the marts" in " ".join(html.split())
+    assert html.count(", in USD</text>") == 6 and "€" not in html  # every money chart's axis label
     meta = result.asset_materializations_for_node("publish__alignment_brief")[0].metadata
     assert meta["sections_missing"].value == 0 and "| Strategy alignment" in meta["sections"].value
     assert "](data:image/svg+xml;base64," in meta["chart_practices"].value  # charts in the UI too
@@ -94,7 +94,8 @@ def test_brief_without_analytics_says_so_instead_of_charts(tmp_path):
         sections = build_sections(read_tables(con))
     assert [s.anchor for s in sections] == SECTION_IDS
     assert all(not s.ok and "not in the warehouse yet" in s.status for s in sections)
-    html = render(sections, run_id="empty")
+    html = render(sections, None, run_id="empty")
+    assert "not known yet: the marts are not built" in " ".join(html.split())
     assert html.count("Not available in this run") == len(SECTION_IDS) and "<svg" not in html
 
 
@@ -110,32 +111,32 @@ def test_docs_site_has_dbt_docs_data_docs_and_an_index(published):
     assert re.search(r"Run [0-9a-f-]{36}", index)
 
 
-def test_dbt_docs_regenerate_only_when_the_project_or_the_schema_changes(tmp_path):
+def test_dbt_docs_regenerate_only_when_the_project_or_the_schema_changes(tmp_path, monkeypatch):
     """`dbt docs generate` costs a dbt process per run; the docs hold no data, only the project and
     the warehouse's columns, so the same fingerprint reuses the published docs."""
+    from salesalign.publish import docs_site
     from salesalign.publish.docs_site import DBT_DOCS_FILES, docs_fingerprint, publish_dbt_docs
 
     calls = []
 
-    class FakeDbt:  # what publish_dbt_docs needs of DbtCliResource: cli(...).wait() writing target_path
-        def cli(self, args, target_path):
-            calls.append(args)
-            target_path.mkdir(parents=True)
-            for name in DBT_DOCS_FILES:
-                (target_path / name).write_text(f"generated #{len(calls)}")
-            return type("Invocation", (), {"wait": lambda self: None})()
+    def fake_dbt(args, *, warehouse_path, reporting_currency, target):  # what `dbt docs generate` writes
+        calls.append(args)
+        target.mkdir(parents=True)
+        for name in DBT_DOCS_FILES:
+            (target / name).write_text(f"generated #{len(calls)}")
 
+    monkeypatch.setattr(docs_site, "run_dbt", fake_dbt)
     manifest = tmp_path / "manifest.json"
     manifest.write_text('{"metadata": {"generated_at": "1"}, "nodes": {"model.a": {}}}')
     schema = [("marts", "t", "c", "INTEGER")]
     first = docs_fingerprint(manifest, schema)
-    publish_dbt_docs(FakeDbt(), tmp_path, "run1", first)
+    publish_dbt_docs(tmp_path, "run1", first)
     manifest.write_text('{"metadata": {"generated_at": "2"}, "nodes": {"model.a": {}}}')  # re-parsed only
     assert docs_fingerprint(manifest, schema) == first
-    index = publish_dbt_docs(FakeDbt(), tmp_path, "run2", docs_fingerprint(manifest, schema))
+    index = publish_dbt_docs(tmp_path, "run2", docs_fingerprint(manifest, schema))
     assert len(calls) == 1 and index.read_text() == "generated #1"
     changed = docs_fingerprint(manifest, [*schema, ("marts", "t", "d", "VARCHAR")])
     assert changed != first
-    publish_dbt_docs(FakeDbt(), tmp_path, "run3", changed)
+    publish_dbt_docs(tmp_path, "run3", changed)
     assert len(calls) == 2 and index.read_text() == "generated #2"
     assert not list((tmp_path / "docs").glob(".*.tmp"))

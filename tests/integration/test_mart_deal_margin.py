@@ -8,9 +8,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.warehouse import dbt_target, new_home, query, run_dbt
 
 from salesalign import contract
-from tests.integration.helpers_dbt import new_home, query, run_dbt
 
 MONEY = ["list_amount", "discount_amount", "deal_amount", "net_bookings", "invoiced_revenue", "credits",
          "net_revenue", "cogs", "gross_margin", "effort_cost", "commissions", "selling_cost",
@@ -217,7 +217,7 @@ def test_marts_carry_no_personal_data(built_home):
 
 def test_dbt_build_ran_every_unit_and_data_test(built_home):
     """`make test` runs dbt's unit tests (production builds exclude them: transform/assets.py)."""
-    results = json.loads((built_home / "dbt-target" / "run_results.json").read_text())["results"]
+    results = json.loads((dbt_target(built_home) / "run_results.json").read_text())["results"]
     kinds = pd.Series([r["unique_id"].split(".")[0] for r in results]).value_counts()
     assert kinds["unit_test"] >= 10 and kinds["test"] >= 250 and kinds["model"] >= 30, kinds.to_dict()
     failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass", "no-op")]

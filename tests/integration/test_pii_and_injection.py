@@ -26,15 +26,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
 import pytest
+from fixtures.cli import SALESALIGN
 
 REPO = Path(__file__).resolve().parents[2]
-SALESALIGN = Path(sys.executable).parent / "salesalign"
 PAYLOADS = (
     '=HYPERLINK("http://evil","x")',
     "+cmd|' /C calc'!A0",

@@ -28,6 +28,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from fixtures.checksums import table_checksums
 
 from orchestration.operations import latest_partition
 from salesalign import contract, demo
@@ -46,7 +47,7 @@ ACCOUNT_COLS = contract.table("accounts").column_names
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     """The tiny demo drop and a home with it landed and the dbt marts built (read-only: copy it)."""
-    from integration.helpers_dbt import land_drop, run_dbt
+    from fixtures.warehouse import land_drop, run_dbt
 
     root = tmp_path_factory.mktemp("reliability-files")
     drop = root / "drop"
@@ -72,20 +73,11 @@ def _connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 
 def snapshot(home: Path) -> dict[str, tuple[int, str]]:
-    """(rows, content hash) of every raw contract table, the load log and every mart table."""
-    with _connect(home, read_only=True) as con:
-        marts = [
-            f"marts.{r[0]}"
-            for r in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
-            ).fetchall()
-        ]
-        out = {}
-        for name in [f"raw.{t}" for t in contract.TABLE_NAMES] + ["raw._loads", *marts]:
-            rows = con.execute(f"SELECT CAST(t AS VARCHAR) FROM {name} t ORDER BY ALL").fetchall()
-            digest = hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
-            out[name] = (len(rows), digest)
-    assert any(k.startswith("marts.") and v[0] > 0 for k, v in out.items())
+    """(rows, checksum) of every raw contract table, the load log and every mart table."""
+    raw = {f"raw.{t}" for t in contract.TABLE_NAMES} | {"raw._loads"}
+    sums = table_checksums(home / "warehouse.duckdb", ("raw", "marts"))
+    out = {k: v for k, v in sums.items() if k in raw or k.startswith("marts.")}
+    assert raw <= set(out) and any(k.startswith("marts.") and v[0] > 0 for k, v in out.items())
     return out
 
 
@@ -771,7 +763,7 @@ def later_drop_built(tiny, tmp_path_factory) -> dict:
     """A second drop on top of the built tiny warehouse, then an incremental dbt build:
     an older version of a deal arriving after its newer one (out of order), an invoice for a deal
     closed long ago (late), and an accounts snapshot without one account (deleted in the CRM)."""
-    from integration.helpers_dbt import run_dbt
+    from fixtures.warehouse import run_dbt
 
     root = tmp_path_factory.mktemp("reliability-later")
     home = root / "home"

@@ -1,16 +1,13 @@
 """The bad-input corpus, CRM APIs and the finance database: defined outcomes, nothing lost.
 
-APIs: a local HTTP server in HubSpot's shape (the one `test_sources_api.py` drives). Finance
-database: SQLite always, and a real PostgreSQL: `SALESALIGN_TEST_POSTGRES_URL` (`.ci/run`), a
-server on 127.0.0.1:5432, or a throwaway cluster this module starts with the local `initdb` (the
-PostgreSQL cases skip, saying why, only when none of those is possible).
+APIs: the fake CRM of fixtures/fake_crm.py in HubSpot's shape. Finance database: SQLite always,
+and a real PostgreSQL (the `postgres_url` fixture): `SALESALIGN_TEST_POSTGRES_URL` (`.ci/run`), a
+server on 127.0.0.1:5432, or a throwaway cluster started with the local `initdb` (the PostgreSQL
+cases skip, saying why, only when none of those is possible).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +16,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 import yaml
-from integration.postgres_cluster import scratch_database, throwaway_cluster
-from integration.test_sources_api import FakeCrm, _client, serving
+from fixtures.fake_crm import FakeCrm, api_client, hubspot_company, hubspot_deal
+from fixtures.warehouse import fetchall
 
 from salesalign.extract import api
 from salesalign.extract.finance_db import FinanceDbError, FinanceDbExtractor
@@ -40,43 +37,9 @@ HOSTILE = [
 # ------------------------------------------------------------------ CRM API (HubSpot shape)
 
 
-@pytest.fixture
-def crm():
-    with serving(FakeCrm()) as state:
-        yield state
-
-
-def _company(i: int, name: str | None = None, employees: str = "50", day: int = 1) -> dict:
-    return {
-        "id": str(100 + i),
-        "name": name or f"Co {i}",
-        "industry": "COMPUTER_SOFTWARE",
-        "numberofemployees": employees,
-        "annualrevenue": "1000000",
-        "country": "Germany",
-        "createdate": "2024-01-01T00:00:00.000Z",
-        "hs_lastmodifieddate": f"2024-02-{day:02d}T00:00:00.000Z",
-    }
-
-
-def _deal(i: int, stage: str) -> dict:
-    return {
-        "id": str(900 + i),
-        "dealname": f"Deal {i}",
-        "dealstage": stage,
-        "amount": "5000",
-        "closedate": "2024-02-10T00:00:00.000Z",
-        "createdate": "2024-01-05T00:00:00.000Z",
-        "hubspot_owner_id": "7",
-        "product_id": "p1",
-        "deal_currency_code": "EUR",
-        "hs_lastmodifieddate": f"2024-02-1{i}T00:00:00.000Z",
-    }
-
-
 def _hubspot(crm: FakeCrm, home: Path) -> IncrementalSource:
     return IncrementalSource(
-        api.HubSpotApi(_client(crm), page_size=2),
+        api.HubSpotApi(api_client(crm), page_size=2),
         load_profile("hubspot"),
         home / "staging_drops",
         WatermarkStore(home / "warehouse.duckdb"),
@@ -90,14 +53,9 @@ def _land(home: Path, source, tables=("accounts", "opportunities")) -> list:
         return land_source(con, source, tables)
 
 
-def _rows(home: Path, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
-
-
 def test_api_unknown_stage_names_page_row_and_column_and_stays_pending(crm, tmp_path):
     for i in range(3):
-        crm.put("deals", _deal(i, "verbalcommit" if i == 1 else "closedwon"))
+        crm.put("deals", hubspot_deal(i, "verbalcommit" if i == 1 else "closedwon"))
     source = _hubspot(crm, tmp_path)
     with pytest.raises(SourceError) as err:
         source.extract()
@@ -114,7 +72,7 @@ def test_api_unknown_stage_names_page_row_and_column_and_stays_pending(crm, tmp_
 
 def test_api_wrong_type_names_row_and_column_and_lands_nothing(crm, tmp_path):
     for i in range(4):
-        crm.put("companies", _company(i, employees="lots" if i == 2 else "50"))
+        crm.put("companies", hubspot_company(i, employees="lots" if i == 2 else "50"))
     with pytest.raises(SourceError) as err:
         _hubspot(crm, tmp_path).extract()
     assert "pages/companies/000002.jsonl" in str(err.value)
@@ -123,18 +81,18 @@ def test_api_wrong_type_names_row_and_column_and_lands_nothing(crm, tmp_path):
 
 def test_api_formula_sql_emoji_strings_land_verbatim(crm, tmp_path):
     for i, name in enumerate(HOSTILE):
-        crm.put("companies", _company(i, name=name))
+        crm.put("companies", hubspot_company(i, name=name))
     source = _hubspot(crm, tmp_path)
     assert source.extract()["companies"] == len(HOSTILE)
     _land(tmp_path, source)
     assert [
-        r[0] for r in _rows(tmp_path, "SELECT account_name FROM raw.accounts ORDER BY account_id")
+        r[0] for r in fetchall(tmp_path, "SELECT account_name FROM raw.accounts ORDER BY account_id")
     ] == HOSTILE
 
 
 def test_api_record_repeated_in_a_page_lands_once(crm, tmp_path):
     for i in range(3):
-        crm.put("companies", _company(i, day=i + 1))
+        crm.put("companies", hubspot_company(i, day=i + 1))
     real = crm.records["companies"]
     # a server that repeats a record within a page (seen with offset paging under concurrent writes)
     crm.records["companies"] = {
@@ -146,7 +104,7 @@ def test_api_record_repeated_in_a_page_lands_once(crm, tmp_path):
     source = _hubspot(crm, tmp_path)
     assert source.extract()["companies"] == 3
     _land(tmp_path, source)
-    assert _rows(tmp_path, "SELECT account_id, count(*) FROM raw.accounts GROUP BY 1 ORDER BY 1") == [
+    assert fetchall(tmp_path, "SELECT account_id, count(*) FROM raw.accounts GROUP BY 1 ORDER BY 1") == [
         ("100", 1),
         ("101", 1),
         ("102", 1),
@@ -155,7 +113,7 @@ def test_api_record_repeated_in_a_page_lands_once(crm, tmp_path):
 
 def test_api_record_deleted_in_the_crm_keeps_its_last_version(crm, tmp_path):
     for i in range(3):
-        crm.put("companies", _company(i, day=i + 1))
+        crm.put("companies", hubspot_company(i, day=i + 1))
     first = _hubspot(crm, tmp_path)
     first.extract()
     _land(tmp_path, first)
@@ -164,7 +122,7 @@ def test_api_record_deleted_in_the_crm_keeps_its_last_version(crm, tmp_path):
     second = _hubspot(crm, tmp_path)
     assert second.extract()["companies"] == 1
     _land(tmp_path, second)
-    assert _rows(tmp_path, "SELECT account_id, count(*) FROM raw.accounts GROUP BY 1 ORDER BY 1") == [
+    assert fetchall(tmp_path, "SELECT account_id, count(*) FROM raw.accounts GROUP BY 1 ORDER BY 1") == [
         ("100", 1),
         ("101", 1),
         ("102", 2),
@@ -183,37 +141,6 @@ tables:
     fields: {invoice_id: invoice_no, opportunity_id: deal_ref, account_id: customer_ref,
              invoice_date: issued_on, amount: total, currency: ccy}
 """
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A reachable PostgreSQL admin URL, or a throwaway local cluster; skips saying why otherwise."""
-    errors = []
-    for url in filter(
-        None, [os.environ.get("SALESALIGN_TEST_POSTGRES_URL"), "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"]
-    ):
-        try:
-            with sa.create_engine(url).connect() as con:
-                con.execute(sa.text("SELECT 1"))
-            yield url
-            return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-            errors.append(str(exc).splitlines()[0][:120])
-    with ExitStack() as stack:
-        try:
-            url = stack.enter_context(throwaway_cluster())
-        except (LookupError, subprocess.CalledProcessError, OSError) as exc:
-            pytest.skip(f"no PostgreSQL reachable ({'; '.join(errors)}) and none could be started: {exc}")
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'erp.sqlite'}"
-        return
-    with scratch_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 def _erp(url: str) -> tuple[sa.Engine, sa.Table]:
@@ -266,7 +193,7 @@ def test_finance_db_sql_and_formula_strings_land_verbatim_and_run_nothing(db_url
     assert source.extract()["ar_invoices"] == len(HOSTILE)
     _land(tmp_path, source, ("invoices",))
     assert [
-        r[0] for r in _rows(tmp_path, "SELECT account_id FROM raw.invoices ORDER BY invoice_id")
+        r[0] for r in fetchall(tmp_path, "SELECT account_id FROM raw.invoices ORDER BY invoice_id")
     ] == HOSTILE
     assert sa.inspect(engine).has_table("fx_daily")
     engine.dispose()
@@ -308,7 +235,7 @@ def test_finance_db_late_arriving_invoice_is_extracted_next_run(db_url, tmp_path
     second = _finance(db_url, tmp_path)
     assert second.extract()["ar_invoices"] == 1
     _land(tmp_path, second, ("invoices",))
-    assert _rows(tmp_path, "SELECT invoice_id, count(*) FROM raw.invoices GROUP BY 1 ORDER BY 1") == [
+    assert fetchall(tmp_path, "SELECT invoice_id, count(*) FROM raw.invoices GROUP BY 1 ORDER BY 1") == [
         ("INV-0", 1),
         ("INV-1", 1),
         ("INV-2", 1),

@@ -1,7 +1,7 @@
 """Secrets: canary credentials in every source, the whole pipeline run, everything it wrote searched.
 
-The CRM comes from a local HTTP server in Salesforce's REST shape (the pattern of
-test_sources_api.py) that serves the tiny demo company and accepts only the canary bearer token;
+The CRM comes from a local HTTP server in Salesforce's REST shape (fixtures/fake_crm.py)
+that serves the tiny demo company and accepts only the canary bearer token;
 the finance tables come from a real PostgreSQL database whose login password is a canary. Both
 secrets reach the pipeline only through the environment (`SALESALIGN_API_TOKEN`,
 `SALESALIGN_FINANCE_DB_URL`), as `salesalign run` is used in production. Four runs, each with its
@@ -13,7 +13,7 @@ failures, which stop at the first step, in this process with the resources built
   wrong. The revoked token and the mistyped password are canaries too: a rejected secret is still
   a secret.
 
-Then every output is searched for the canaries (`scan_outputs.py`): the CLI's stdout and stderr,
+Then every output is searched for the canaries (fixtures/scan_outputs.py): the CLI's stdout and stderr,
 every file under each SALESALIGN_HOME (warehouse and serving DuckDB files column by column,
 Parquet and CSV exports, the brief, the docs sites, staged pages, the Dagster instance: its SQLite
 run and event storage cell by cell, zlib snapshots decompressed, compute logs), the Dagster
@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 import urllib.parse
 import zlib
@@ -45,14 +44,15 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
-from integration.postgres_cluster import free_port, initdb, throwaway_cluster
-from integration.scan_outputs import scan
-from integration.test_sources_api import FakeCrm, serving
+from fixtures.cli import SALESALIGN
+from fixtures.fake_crm import FakeCrm, serving
+from fixtures.network import free_port
+from fixtures.postgres_cluster import initdb, throwaway_cluster
+from fixtures.scan_outputs import scan
 
 from salesalign import contract
 
 REPO = Path(__file__).resolve().parents[2]
-SALESALIGN = Path(sys.executable).parent / "salesalign"
 TOKEN = f"tok-canary-{secrets.token_hex(12)}"  # the API token
 REVOKED_TOKEN = f"tok-revoked-canary-{secrets.token_hex(12)}"  # a token the API no longer accepts
 # the finance database password and what a user mistyped; with characters a URL must percent-encode,
@@ -118,15 +118,6 @@ def postgres(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ the sources, filled from the demo
-
-
-@pytest.fixture(scope="module")
-def tiny_drop(tmp_path_factory) -> Path:
-    from salesalign import demo
-
-    out = tmp_path_factory.mktemp("secrets-drop")
-    demo.generate("tiny", 42, out)
-    return out
 
 
 def _rows(path: Path) -> list[dict]:

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import threading
-import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
+from fixtures.fake_crm import CANARY, FakeCrm, api_client, hubspot_company, hubspot_deal
 
 from salesalign.extract import api
 from salesalign.extract.incremental import IncrementalSource
@@ -27,176 +22,11 @@ from salesalign.extract.landing import land_source
 from salesalign.extract.profiles import load_profile
 from salesalign.extract.watermarks import WatermarkStore
 
-CANARY = "canary-7f3c9e1d-DO-NOT-LEAK"
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def sf_ts(minutes: int) -> str:
     return (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-
-
-class FakeCrm:
-    """State shared by the handler: records per object, scripted faults, a hook between pages."""
-
-    def __init__(self, page_size: int = 2):
-        self.records: dict[str, dict[str, dict]] = {}
-        self.page_size = page_size
-        self.faults: list[tuple[str, int, dict, bytes]] = []  # (path regex, status, headers, body)
-        self.between_pages = None  # callable(page_number) run before serving a continuation page
-        self.requests: list[tuple[str, str, dict]] = []
-        self.cursors: dict[str, list[str]] = {}
-        self.token = CANARY
-
-    def put(self, obj: str, record: dict) -> None:
-        self.records.setdefault(obj, {})[record["Id"] if "Id" in record else record["id"]] = record
-
-
-def _handler(crm: FakeCrm):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # keep pytest output clean
-            pass
-
-        def _send(self, status: int, body: bytes | dict, headers: dict | None = None):
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _fault(self) -> bool:
-            for i, (pattern, status, headers, body) in enumerate(crm.faults):
-                if re.search(pattern, self.path):
-                    del crm.faults[i]
-                    # a careless server echoes the Authorization header back: the client must mask it
-                    body = body.replace(b"{auth}", self.headers.get("Authorization", "").encode())
-                    self._send(status, body, headers)
-                    return True
-            return False
-
-        def _authorised(self) -> bool:
-            if self.headers.get("Authorization") != f"Bearer {crm.token}":
-                self._send(401, {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"})
-                return False
-            return True
-
-        def do_GET(self):
-            crm.requests.append(("GET", self.path, {}))
-            if self._fault() or not self._authorised():
-                return
-            url = urllib.parse.urlsplit(self.path)
-            if url.path.endswith("/query"):
-                soql = urllib.parse.parse_qs(url.query)["q"][0]
-                obj = re.search(r"FROM (\w+)", soql).group(1)
-                fields = [f.strip() for f in re.search(r"SELECT (.*) FROM", soql).group(1).split(",")]
-                since = re.search(r"SystemModstamp >= (\S+)", soql)
-                rows = sorted(crm.records.get(obj, {}).values(), key=lambda r: (r["SystemModstamp"], r["Id"]))
-                ids = [r["Id"] for r in rows if not since or r["SystemModstamp"] >= since.group(1)]
-                cursor = f"01g{len(crm.cursors):05d}"
-                crm.cursors[cursor] = [obj, fields, ids]
-                return self._send(200, self._sf_page(cursor, 0))
-            m = re.match(r".*/query/(\w+)-(\d+)$", url.path)
-            if m:
-                if crm.between_pages:
-                    crm.between_pages(int(m.group(2)) // crm.page_size)
-                return self._send(200, self._sf_page(m.group(1), int(m.group(2))))
-            self._send(404, [{"message": "not found"}])
-
-        def _sf_page(self, cursor: str, offset: int) -> dict:
-            obj, fields, ids = crm.cursors[cursor]
-            chunk = ids[offset : offset + crm.page_size]
-            # like Salesforce, a continuation returns the records' current values
-            records = [
-                {"attributes": {"type": obj}, **{f: crm.records[obj][i].get(f) for f in fields}}
-                for i in chunk
-            ]
-            done = offset + crm.page_size >= len(ids)
-            page = {"totalSize": len(ids), "done": done, "records": records}
-            if not done:
-                page["nextRecordsUrl"] = f"/services/data/v60.0/query/{cursor}-{offset + crm.page_size}"
-            return page
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            crm.requests.append(("POST", self.path, body))
-            if self._fault() or not self._authorised():
-                return
-            m = re.match(r"/crm/v3/objects/(\w+)/search$", self.path)
-            if m:
-                obj = m.group(1)
-                after = int(body.get("after", 0))
-                if after and crm.between_pages:
-                    crm.between_pages(after // crm.page_size)
-                since = None
-                for group in body.get("filterGroups", []):
-                    for f in group["filters"]:
-                        since = datetime.fromtimestamp(int(f["value"]) / 1000, UTC)
-                rows = sorted(
-                    crm.records.get(obj, {}).values(), key=lambda r: (r["hs_lastmodifieddate"], r["id"])
-                )
-                rows = [
-                    r
-                    for r in rows
-                    if since is None or datetime.fromisoformat(r["hs_lastmodifieddate"]) >= since
-                ]
-                chunk = rows[after : after + body["limit"]]
-                results = [
-                    {
-                        "id": r["id"],
-                        "properties": {p: r.get(p) for p in body["properties"]},
-                        "createdAt": r.get("createdate"),
-                        "updatedAt": r["hs_lastmodifieddate"],
-                        "archived": False,
-                    }
-                    for r in chunk
-                ]
-                page = {"total": len(rows), "results": results}
-                if after + body["limit"] < len(rows):
-                    page["paging"] = {"next": {"after": str(after + body["limit"])}}
-                return self._send(200, page)
-            m = re.match(r"/crm/v3/associations/(\w+)/(\w+)/batch/read$", self.path)
-            if m:
-                links = crm.records.get(f"{m.group(1)}->{m.group(2)}", {})
-                results = [
-                    {
-                        "from": {"id": i["id"]},
-                        "to": [{"id": t, "type": "deal_to_company"} for t in links[i["id"]]["to"]],
-                    }
-                    for i in body["inputs"]
-                    if i["id"] in links
-                ]
-                return self._send(200, {"status": "COMPLETE", "results": results})
-            self._send(404, {"message": "not found"})
-
-    return Handler
-
-
-@contextmanager
-def serving(state: FakeCrm) -> Iterator[FakeCrm]:
-    """Serve `state` on a free loopback port (its `url` set) until the block ends."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def crm():
-    with serving(FakeCrm()) as state:
-        yield state
-
-
-def _client(crm: FakeCrm, sleeps: list | None = None, **kw) -> api.HttpClient:
-    sleeps = sleeps if sleeps is not None else []
-    return api.HttpClient(
-        crm.url, CANARY, token_env="SALESALIGN_API_TOKEN", timeout=5, sleep=sleeps.append, **kw
-    )
 
 
 def _salesforce_accounts(crm: FakeCrm, n: int = 5) -> None:
@@ -242,23 +72,23 @@ def test_salesforce_pages_resume_after_interruption_without_gaps_or_duplicates(c
     _salesforce_accounts(crm, 7)
     # page 3 fails for good (5xx beyond the retries): the extraction stops after two pages
     crm.faults = [(r"/query/.*-4$", 503, {}, b'{"message": "unavailable"}')] * 3
-    source = _source(crm, tmp_path, api.SalesforceApi(_client(crm, max_retries=2)), "salesforce")
+    source = _source(crm, tmp_path, api.SalesforceApi(api_client(crm, max_retries=2)), "salesforce")
     with pytest.raises(api.ApiError, match=r"HTTP 503 after 3 attempt\(s\)"):
         source.extract()
     assert WatermarkStore(tmp_path / "warehouse.duckdb").get(source.name, "Account").pages == 2
 
     # resumed: only what was not extracted yet, then landing of everything staged
     crm.faults = []
-    resumed = _source(crm, tmp_path, api.SalesforceApi(_client(crm)), "salesforce")
+    resumed = _source(crm, tmp_path, api.SalesforceApi(api_client(crm)), "salesforce")
     assert resumed.extract()["Account"] == 3
     _land(tmp_path, resumed)
     ids = [r[0] for r in _versions(tmp_path, "accounts", "account_id")]
     assert ids == sorted(f"001A{i:04d}" for i in range(7))  # every record exactly once
 
     # a quiet run adds nothing; an updated record comes back once, as a new version
-    assert _source(crm, tmp_path, api.SalesforceApi(_client(crm)), "salesforce").extract()["Account"] == 0
+    assert _source(crm, tmp_path, api.SalesforceApi(api_client(crm)), "salesforce").extract()["Account"] == 0
     crm.records["Account"]["001A0001"].update(Name="Renamed", SystemModstamp=sf_ts(60))
-    again = _source(crm, tmp_path, api.SalesforceApi(_client(crm)), "salesforce")
+    again = _source(crm, tmp_path, api.SalesforceApi(api_client(crm)), "salesforce")
     assert again.extract()["Account"] == 1
     _land(tmp_path, again)
     versions = _versions(tmp_path, "accounts", "account_id")
@@ -278,13 +108,13 @@ def test_salesforce_record_updated_between_pages_is_neither_lost_nor_duplicated(
     crm.between_pages = update_while_paging
     # the extraction is interrupted right after page 2, then resumed
     crm.faults = [(r"/query/.*-4$", 500, {}, b"{}")] * 2
-    first = _source(crm, tmp_path, api.SalesforceApi(_client(crm, max_retries=1)), "salesforce")
+    first = _source(crm, tmp_path, api.SalesforceApi(api_client(crm, max_retries=1)), "salesforce")
     first.now = lambda: now
     with pytest.raises(api.ApiError):
         first.extract()
     crm.between_pages = None
     crm.faults = []
-    second = _source(crm, tmp_path, api.SalesforceApi(_client(crm)), "salesforce")
+    second = _source(crm, tmp_path, api.SalesforceApi(api_client(crm)), "salesforce")
     second.now = lambda: now
     second.extract()
     _land(tmp_path, first)
@@ -302,7 +132,7 @@ def test_salesforce_record_updated_between_pages_is_neither_lost_nor_duplicated(
 def test_http_client_retries_429_and_5xx_and_fails_clearly(crm):
     _salesforce_accounts(crm, 1)
     sleeps: list[float] = []
-    client = _client(crm, sleeps)
+    client = api_client(crm, sleeps)
     crm.faults = [
         (r"/query", 429, {"Retry-After": "7"}, b'{"message": "REQUEST_LIMIT_EXCEEDED"}'),
         (r"/query", 503, {}, b"{}"),
@@ -331,41 +161,15 @@ def test_http_client_retries_429_and_5xx_and_fails_clearly(crm):
 
 def test_hubspot_search_paging_associations_and_incremental(crm, tmp_path):
     for i in range(5):
-        crm.put(
-            "companies",
-            {
-                "id": str(100 + i),
-                "name": f"Co {i}",
-                "industry": "COMPUTER_SOFTWARE",
-                "numberofemployees": "50",
-                "annualrevenue": "1000000",
-                "country": "Germany",
-                "createdate": "2024-01-01T00:00:00.000Z",
-                "hs_lastmodifieddate": f"2024-02-0{i + 1}T00:00:00.000Z",
-            },
-        )
+        crm.put("companies", hubspot_company(i, day=i + 1))
     for i in range(3):
-        crm.put(
-            "deals",
-            {
-                "id": str(900 + i),
-                "dealname": f"Deal {i}",
-                "dealstage": "closedwon",
-                "amount": "5000",
-                "closedate": "2024-02-10T00:00:00.000Z",
-                "createdate": "2024-01-05T00:00:00.000Z",
-                "hubspot_owner_id": "7",
-                "product_id": "p1",
-                "deal_currency_code": "EUR",
-                "hs_lastmodifieddate": f"2024-02-1{i}T00:00:00.000Z",
-            },
-        )
+        crm.put("deals", hubspot_deal(i, "closedwon"))
     crm.records["deals->companies"] = {
         str(900 + i): {"id": str(900 + i), "to": [str(101 + i), "999"]} for i in range(3)
     }
     crm.faults = [(r"/objects/deals/search", 429, {"Retry-After": "1"}, b"{}")]
     sleeps: list[float] = []
-    source = _source(crm, tmp_path, api.HubSpotApi(_client(crm, sleeps), page_size=2), "hubspot")
+    source = _source(crm, tmp_path, api.HubSpotApi(api_client(crm, sleeps), page_size=2), "hubspot")
     written = source.extract()
     assert written["companies"] == 5 and written["deals"] == 3 and sleeps == [1.0]
     _land(tmp_path, source)
@@ -382,7 +186,7 @@ def test_hubspot_search_paging_associations_and_incremental(crm, tmp_path):
     assert [s.get("after") for s in searches] == [None, "2", "4"]  # `after` cursor paging
 
     crm.records["companies"]["102"]["hs_lastmodifieddate"] = "2024-03-01T00:00:00.000Z"
-    again = _source(crm, tmp_path, api.HubSpotApi(_client(crm), page_size=2), "hubspot").extract()
+    again = _source(crm, tmp_path, api.HubSpotApi(api_client(crm), page_size=2), "hubspot").extract()
     assert again == {"companies": 1, "contacts": 0, "owners": 0, "products": 0, "deals": 0, "engagements": 0}
     searches = [b for m, p, b in crm.requests if p == "/crm/v3/objects/companies/search"]
     assert searches[-1]["filterGroups"][0]["filters"][0]["operator"] == "GTE"

@@ -1,13 +1,13 @@
 """The finance database source against SQLite and a real PostgreSQL server on loopback.
 
-PostgreSQL: `SALESALIGN_TEST_POSTGRES_URL` (set by `.ci/run`, which installs and starts a server),
-else a server on 127.0.0.1:5432 as user postgres; the PostgreSQL cases skip, saying so, only when
-no server is reachable.
+PostgreSQL (the `postgres_url` fixture): `SALESALIGN_TEST_POSTGRES_URL` (set by `.ci/run`, which
+installs and starts a server), else a server on 127.0.0.1:5432 as user postgres, else a throwaway
+cluster started with the local `initdb`; the PostgreSQL cases skip, saying why, only when none of
+those is possible.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlalchemy as sa
-from integration.postgres_cluster import scratch_database
+from fixtures.warehouse import fetchall
 
 from salesalign.extract.finance_db import FinanceDbError, FinanceDbExtractor
 from salesalign.extract.incremental import IncrementalSource
@@ -44,33 +44,6 @@ tables:
       currency: ccy
       usd_per_unit: usd_rate
 """
-
-
-def _postgres_url() -> str:
-    candidates = [
-        os.environ.get("SALESALIGN_TEST_POSTGRES_URL"),
-        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-    ]
-    errors = []
-    for url in filter(None, candidates):
-        try:
-            with sa.create_engine(url).connect() as con:
-                con.execute(sa.text("SELECT 1"))
-            return url
-        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-            errors.append(
-                f"{sa.make_url(url).render_as_string(hide_password=True)}: {str(exc).splitlines()[0]}"
-            )
-    pytest.skip("no PostgreSQL server reachable locally (.ci/run starts one): " + "; ".join(errors))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'erp.sqlite'}"
-        return
-    with scratch_database(_postgres_url()) as url:
-        yield url
 
 
 def _create(url: str) -> tuple[sa.Engine, sa.MetaData]:
@@ -127,11 +100,6 @@ def _land(home: Path, source: IncrementalSource) -> list:
         return land_source(con, source, ("invoices", "fx_rates"))
 
 
-def _rows(home: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 def test_finance_db_incremental_by_updated_at_with_keyset_pages(db_url, tmp_path):
     engine, meta = _create(db_url)
     invoices, fx = meta.tables["ar_invoices"], meta.tables["fx_daily"]
@@ -157,7 +125,7 @@ def test_finance_db_incremental_by_updated_at_with_keyset_pages(db_url, tmp_path
     source = _source(db_url, tmp_path)
     assert source.extract() == {"ar_invoices": 5, "fx_daily": 2}
     _land(tmp_path, source)
-    assert _rows(
+    assert fetchall(
         tmp_path, "SELECT invoice_id, amount, currency, account_id FROM raw.invoices ORDER BY 1"
     ) == [
         ("INV-1", Decimal("100.10"), "EUR", "O'Brien & Co"),
@@ -166,7 +134,7 @@ def test_finance_db_incremental_by_updated_at_with_keyset_pages(db_url, tmp_path
         ("INV-4", Decimal("100.10"), "EUR", "O'Brien & Co"),
         ("INV-5", Decimal("12345678.91"), "USD", "O'Brien & Co"),
     ]
-    assert _rows(tmp_path, "SELECT count(*) FROM raw.fx_rates") == [(2,)]
+    assert fetchall(tmp_path, "SELECT count(*) FROM raw.fx_rates") == [(2,)]
 
     # nothing changed: nothing extracted, nothing landed
     again = _source(db_url, tmp_path)
@@ -183,8 +151,8 @@ def test_finance_db_incremental_by_updated_at_with_keyset_pages(db_url, tmp_path
     third = _source(db_url, tmp_path)
     assert third.extract() == {"ar_invoices": 2, "fx_daily": 0}
     _land(tmp_path, third)
-    assert _rows(tmp_path, "SELECT count(*), count(DISTINCT invoice_id) FROM raw.invoices") == [(7, 6)]
-    assert _rows(
+    assert fetchall(tmp_path, "SELECT count(*), count(DISTINCT invoice_id) FROM raw.invoices") == [(7, 6)]
+    assert fetchall(
         tmp_path, "SELECT amount FROM raw.invoices WHERE invoice_id = 'INV-2' ORDER BY _loaded_at"
     ) == [(Decimal("100.10"),), (Decimal("99.99"),)]
     engine.dispose()
@@ -204,7 +172,7 @@ def test_a_backfilled_day_extracts_only_what_changed_before_its_end(db_url, tmp_
     first = _source(db_url, tmp_path, until=day_end[3])  # the partition of 2025-01-03
     assert first.extract()["ar_invoices"] == 2
     _land(tmp_path, first)
-    assert _rows(tmp_path, "SELECT invoice_id FROM raw.invoices ORDER BY 1") == [("INV-1",), ("INV-2",)]
+    assert fetchall(tmp_path, "SELECT invoice_id FROM raw.invoices ORDER BY 1") == [("INV-1",), ("INV-2",)]
 
     second = _source(db_url, tmp_path, until=day_end[4])  # 2025-01-04: midnight belongs to it
     assert second.extract()["ar_invoices"] == 2
@@ -212,7 +180,7 @@ def test_a_backfilled_day_extracts_only_what_changed_before_its_end(db_url, tmp_
     assert rest.extract()["ar_invoices"] == 1
     _land(tmp_path, second)
     _land(tmp_path, rest)
-    assert _rows(tmp_path, "SELECT count(*), count(DISTINCT invoice_id) FROM raw.invoices") == [(5, 5)]
+    assert fetchall(tmp_path, "SELECT count(*), count(DISTINCT invoice_id) FROM raw.invoices") == [(5, 5)]
     engine.dispose()
 
 

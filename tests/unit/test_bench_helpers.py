@@ -1,4 +1,4 @@
-"""Pure helpers of the pipeline benchmark (orchestration/bench.py): no processes, no warehouse."""
+"""Pure helpers of the pipeline benchmark (bench/pipeline.py): no processes, no warehouse."""
 
 import math
 

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from fixtures.synthetic import synthetic_deals
 
+from bench.validate import LALONDE_EXPERIMENTAL, validate_lalonde
 from salesalign.analytics import diagnostics as dg
 from salesalign.analytics.config import load_config
 from salesalign.analytics.effects import estimate_effects
@@ -18,8 +20,6 @@ from salesalign.analytics.estimators import (
     naive_difference,
     ols_t_statistic,
 )
-from salesalign.analytics.synthetic import synthetic_deals
-from salesalign.analytics.validation import LALONDE_EXPERIMENTAL, validate_lalonde
 
 
 # ------------------------------------------------------------------ LaLonde

@@ -5,7 +5,7 @@
 2. Demo truth: for each seed, generate the demo company, land it, build the dbt marts, estimate every
    practice x outcome, and compare with truth.json: bias, RMSE and 95% coverage per estimator (and naive).
 
-    python -m salesalign.analytics.validation --scale small --seeds 20 --out $SALESALIGN_HOME/validation
+    python -m bench.validate --out $SALESALIGN_HOME/validation --scale small --seeds 20
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,8 +36,8 @@ from salesalign.analytics.estimators import (
     normal_interval,
     pseudo_outcome,
 )
+from salesalign.transform.dbt import run_dbt
 
-REPO = Path(__file__).resolve().parents[2]
 LALONDE_EXPERIMENTAL = 1794.34  # NSW treated - NSW controls, re78 (stack-notes)
 
 
@@ -140,40 +138,19 @@ def validate_lalonde(trim: TrimRule | None = None) -> dict:
 
 # ------------------------------------------------------------------ demo truth
 def build_demo_warehouse(scale: str, seed: int, home: Path) -> Path:
-    """Generate the demo drop, land it into home/warehouse.duckdb and `dbt build` the marts."""
+    """Generate the demo drop, land it into home/warehouse.duckdb and `dbt run` the marts the
+    estimators read; returns the drop's truth.json."""
     from salesalign import demo
     from salesalign.extract.landing import land_source
     from salesalign.extract.sources import FileDropSource
 
     drop = home / "drop"
     demo.generate(scale, seed, drop)
-    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+    warehouse = home / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
         land_source(con, FileDropSource(drop, "demo"))
-    env = {
-        **os.environ,
-        "SALESALIGN_HOME": str(home),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    project = REPO / "dbt_project"
-    cmd = [
-        str(Path(sys.executable).parent / "dbt"),
-        "run",
-        "--quiet",
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(project),
-        "--target-path",
-        str(home / "dbt-target"),
-        "--log-path",
-        str(home / "dbt-logs"),
-        "--select",
-        "+fct_deal_margin +dim_accounts +dim_reps",
-    ]
-    proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"dbt run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    marts = "+fct_deal_margin +dim_accounts +dim_reps"
+    run_dbt(["run", "--quiet", "--select", marts], warehouse_path=warehouse)
     return drop / "truth.json"
 
 
@@ -262,6 +239,7 @@ def validate_demo(
 
 
 def summarise(results: pd.DataFrame, segments: pd.DataFrame, scale: str, seeds: list[int]) -> dict:
+    """The per-seed rows (and segment rows) reduced to bias, RMSE and coverage tables."""
     r = results.assign(
         error=results.estimate - results.truth,
         covered=(results.ci_low <= results.truth) & (results.truth <= results.ci_high),
@@ -304,12 +282,16 @@ def summarise(results: pd.DataFrame, segments: pd.DataFrame, scale: str, seeds: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Run both validations, write their JSON into `--out` and print the tables."""
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.validate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--scale", default="small")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=1)
-    home = Path(os.environ.get("SALESALIGN_HOME", "data"))
-    ap.add_argument("--out", type=Path, default=home / "validation")
+    ap.add_argument("--out", type=Path, required=True, help="folder for the JSON results")
     ap.add_argument("--skip-demo", action="store_true")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
