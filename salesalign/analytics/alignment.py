@@ -133,7 +133,7 @@ def strategy_alignment(deals: pd.DataFrame | None, strategy: Strategy) -> pd.Dat
     if deals.selling_hours.sum() <= 0:
         return pd.DataFrame(
             [
-                {"target": n, "status": "no selling activities: effort shares not computable"}
+                {"target": n, "status": "not estimable: no selling activities: effort shares unknown"}
                 for n in strategy.targets
             ],
             columns=columns("strategy_alignment"),
@@ -245,7 +245,8 @@ def practice_alignment(
             if rows_p.empty:
                 r = {
                     "verdict": "not estimable",
-                    "status": "no per-segment effects for this practice (engine output missing or no deals)",
+                    "status": "not estimable: no per-segment effects for this practice (engine output "
+                    "missing or no deals)",
                 }
             else:
                 r = pooled_practice_row(
