@@ -40,7 +40,11 @@ class AnalysisInputs:
     """
 
     def __init__(
-        self, analysis: Analysis, connect: Connect, causal_yml: str | Path, strategy_yml: str | Path
+        self,
+        analysis: Analysis,
+        connect: Connect,
+        causal_yml: str | Path | None,
+        strategy_yml: str | Path | None,
     ):
         self.analysis = analysis
         self.missing: list[str] = []
@@ -134,7 +138,7 @@ class AnalysisRun:
 
 
 def run_analysis(
-    analysis: Analysis, connect: Connect, causal_yml: str | Path, strategy_yml: str | Path
+    analysis: Analysis, connect: Connect, causal_yml: str | Path | None, strategy_yml: str | Path | None
 ) -> AnalysisRun:
     """Compute an analysis and replace its tables in the warehouse (one connection for the writes)."""
     started = time.perf_counter()
