@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.stats
 
 from salesalign.analytics import diagnostics as dg
-from salesalign.analytics.config import CausalConfig, Practice, Settings
+from salesalign.analytics.config import NOT_DECLARED, CausalConfig, Practice, Settings
 from salesalign.analytics.design import Design, design_matrix
 from salesalign.analytics.estimators import (
     ESTIMANDS,
@@ -106,6 +106,8 @@ def estimate_effects(
 def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
     """The engine's three tables from the deals causal.yml describes; status rows without deals."""
     config = inputs.causal_config
+    if not config.declared:
+        return status_tables(config, NOT_DECLARED).as_tables()
     frame, missing = inputs.causal_deals
     if frame is None:
         return status_tables(config, f"marts not available: {missing[0]}").as_tables()

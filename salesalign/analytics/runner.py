@@ -50,7 +50,11 @@ class AnalysisInputs:
     """
 
     def __init__(
-        self, analysis: Analysis, connect: Connect, causal_yml: str | Path, strategy_yml: str | Path
+        self,
+        analysis: Analysis,
+        connect: Connect,
+        causal_yml: str | Path | None,
+        strategy_yml: str | Path | None,
     ):
         self.analysis = analysis
         self.missing: list[str] = []
@@ -151,7 +155,7 @@ class AnalysisRun:
 
 
 def run_analysis(
-    analysis: Analysis, connect: Connect, causal_yml: str | Path, strategy_yml: str | Path
+    analysis: Analysis, connect: Connect, causal_yml: str | Path | None, strategy_yml: str | Path | None
 ) -> AnalysisRun:
     """Check the analysis' preconditions, compute it and replace its tables in the warehouse (one
     connection for the writes). Unmet preconditions and exceptions become status rows (module

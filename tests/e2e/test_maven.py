@@ -147,7 +147,7 @@ def test_maven_status_rows_for_what_cannot_be_computed(maven_run):
         home, "SELECT count(*) FROM analytics.practice_effects WHERE estimate IS NOT NULL"
     ) == [(0,)]
     statuses = fetchall(home, "SELECT DISTINCT status FROM analytics.practice_effects")
-    assert len(statuses) == 1 and "delivered no activities" in statuses[0][0]
+    assert len(statuses) == 1 and "no causal assumptions declared for this source" in statuses[0][0]
     # contribution-margin models and cost-based ROI: status rows naming the cost basis
     no_cost = "not estimable: contribution margin needs cost data the source did not deliver"
     for table, where in (
