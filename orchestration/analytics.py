@@ -2,9 +2,17 @@
 keys `analytics/<table>`, depending on the marts and upstream analytics tables the analysis reads.
 
 Each asset runs its analysis through `salesalign.analytics.runner.run_analysis` (reads on first use,
-computes without holding the warehouse open, writes its tables in one short connection: DuckDB has
-one writer at a time) and reports row counts, timing, the period, missing inputs and a preview.
-Missing inputs (no marts, no activities, no costs, no practice effects) become status rows.
+checks the registry's preconditions, computes without holding the warehouse open, writes its tables
+in one short connection: DuckDB has one writer at a time) and reports row counts, timing, the period,
+missing inputs, each table's status and a preview. Missing inputs and unmet preconditions become
+`not estimable: ...` status rows.
+
+An analysis that raises does not fail its asset: the runner writes `failed: <type>: <message>` rows
+in its tables, the asset logs the traceback as an error and reports `analysis_failed` in its metadata,
+and the materialization succeeds. We chose that because a failed asset would keep every downstream
+analysis and the whole publish stage (brief, exports, serving snapshot) from running, so one analysis
+tripping on unusual data would cost leaders everything else; the brief's coverage section and the
+tables' status rows show the failure instead, and the run log keeps the traceback.
 """
 
 import dagster as dg
@@ -43,8 +51,13 @@ def build_asset(entry: Analysis) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, analysis: AnalysisResource
     ):
         run = run_analysis(entry, warehouse.connect, analysis.causal_yml, analysis.strategy_yml)
+        if run.failed:
+            context.log.error(f"analysis {entry.name} failed; its tables hold status rows:\n{run.error}")
         if run.missing:
             context.log.warning(f"missing inputs (status rows written): {run.missing}")
+        for name, status in run.statuses.items():
+            if status != "ok" and not run.failed:
+                context.log.warning(f"analytics.{name}: {status}")
         for t in entry.tables:
             yield dg.MaterializeResult(asset_key=dg.AssetKey(list(t.key)), metadata=_metadata(t, run))
 
@@ -60,6 +73,8 @@ def _metadata(table: Table, run: AnalysisRun) -> dict:
         "deals": run.deals,
         "period": f"{run.period[0]} .. {run.period[1]}",
         "missing_inputs": dg.MetadataValue.json(run.missing),
+        "status": dg.MetadataValue.text(run.statuses[table.name]),
+        "analysis_failed": dg.MetadataValue.bool(run.failed),
     }
     if table.tally:
         counts = frame[table.tally].value_counts(dropna=False)

@@ -24,6 +24,7 @@ from orchestration.operations import (
 )
 from orchestration.resources import SourceResource, WarehouseResource
 from salesalign import contract
+from salesalign.extract.attributes import land_source_attributes
 from salesalign.extract.drops import MANIFEST, MARKER, drop_signature, drop_status
 from salesalign.extract.landing import (
     FileChangedError,
@@ -32,6 +33,7 @@ from salesalign.extract.landing import (
     preview,
     row_count,
 )
+from salesalign.extract.profiles import count_line
 from salesalign.extract.sources import SourceError
 
 GROUP = "extract"
@@ -52,8 +54,9 @@ EXTRACT_SCHEDULING = dict(
 
 
 def fail_fast_on_data_errors(fn: Callable) -> Callable:
-    """A value outside the contract or a missing drop is not transient: fail without retrying.
-    A file that changed while it was landed (still being copied) is: the retry policy applies."""
+    """A value outside the contract, a missing drop or a malformed mapping profile (`ProfileError` is a
+    `SourceError`) is not transient: fail without retrying. A file that changed while it was landed
+    (still being copied) is: the retry policy applies."""
 
     @wraps(fn)
     def _wrapped(*args, **kwargs):
@@ -78,6 +81,8 @@ def fail_fast_on_data_errors(fn: Callable) -> Callable:
 def source_snapshot(context: dg.AssetExecutionContext, source: SourceResource) -> dg.MaterializeResult:
     through = extraction_through(context)
     described = {**source.build(through).prepare(), "extracted_through": through or "now"}
+    for key, counts in (described.get("rows") or {}).items():  # a profile source: one line per table
+        context.log.info(f"mapped {count_line(key, counts)}")
     context.log.info(f"source ready: {described}")
     return dg.MaterializeResult(metadata={k: dg.MetadataValue.text(str(v)) for k, v in described.items()})
 
@@ -106,6 +111,11 @@ def _landing_asset(table: contract.Table) -> dg.AssetsDefinition:
         src = source.build(through)
         with warehouse.connect() as con:
             results = land_source(con, src, [table.name])
+            for r in land_source_attributes(con, src, table.name):
+                context.log.info(
+                    f"raw.attributes: {r.file} already landed" if r.skipped
+                    else f"raw.attributes: {r.rows} {table.name} attribute values landed from {r.file}"
+                )
             landed = [r for r in results if not r.skipped]
             for r in results:
                 if r.extra_columns:

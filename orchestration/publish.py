@@ -76,6 +76,11 @@ def build_publish_assets(upstream: Sequence[dg.AssetKey]) -> list[dg.AssetsDefin
                     + "\n".join(f"| {s.title} | {s.status} |" for s in brief.sections)
                 ),
                 "sections_missing": dg.MetadataValue.int(len(missing)),
+                "coverage": dg.MetadataValue.md(
+                    "| analysis | table | status |\n|---|---|---|\n"
+                    + "\n".join(f"| {c.analysis} | {c.table} | {c.status} |" for c in brief.coverage)
+                ),
+                "tables_not_ok": dg.MetadataValue.int(sum(not c.ok for c in brief.coverage)),
                 # the brief's charts, viewable in the UI without opening the file
                 **{f"chart_{s.anchor}": dg.MetadataValue.md(section_markdown(s)) for s in brief.sections},
                 "bytes": dg.MetadataValue.int(brief.path.stat().st_size),

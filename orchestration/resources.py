@@ -14,7 +14,14 @@ import dagster as dg
 import duckdb
 
 from salesalign.extract.sources import DemoSource, FileDropSource, Source
-from salesalign.settings import API_KINDS, API_TOKEN_ENV, FINANCE_DB_URL_ENV, Settings
+from salesalign.settings import (
+    API_KINDS,
+    API_TOKEN_ENV,
+    DEMO_CAUSAL_YML,
+    DEMO_STRATEGY_YML,
+    FINANCE_DB_URL_ENV,
+    Settings,
+)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -40,9 +47,9 @@ class WarehouseResource(dg.ConfigurableResource):
 class AnalysisResource(dg.ConfigurableResource):
     """What the analyses assume, reviewed by people: the causal assumptions and the declared strategy."""
 
-    causal_yml: str = str(Settings.causal_yml)
-    strategy_yml: str = str(Settings.strategy_yml)
-
+    # None: not declared for this source (the analyses that need it write a status row saying so)
+    causal_yml: str | None = str(DEMO_CAUSAL_YML)
+    strategy_yml: str | None = str(DEMO_STRATEGY_YML)
 
 
 class SourceResource(dg.ConfigurableResource):
@@ -133,6 +140,15 @@ def source_resource(settings: Settings) -> SourceResource:
     )
 
 
+def analysis_resource(settings: Settings) -> AnalysisResource:
+    """The analyses' causal.yml and strategy.yml for the source: given, or the demo company's for the
+    demo, or none for another source."""
+    causal, strategy = settings.analysis_files()
+    return AnalysisResource(
+        causal_yml=str(causal) if causal else None, strategy_yml=str(strategy) if strategy else None
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources every asset in the code location uses, from settings."""
     from orchestration.transform import dbt_resource
@@ -142,8 +158,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             home=str(settings.home), reporting_currency=settings.reporting_currency
         ),
         "source": source_resource(settings),
-        "analysis": AnalysisResource(
-            causal_yml=str(settings.causal_yml), strategy_yml=str(settings.strategy_yml)
-        ),
+        "analysis": analysis_resource(settings),
         "dbt": dbt_resource(),
     }

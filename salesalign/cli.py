@@ -1,4 +1,5 @@
-"""The `salesalign` command: generate the demo company, run the pipeline, prepare dbt, print the contract."""
+"""The `salesalign` command: generate the demo company, run the pipeline, check a mapping profile, prepare
+dbt, print the contract."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 RUN_OPTIONS = {
     "home": "home", "source": "source", "path": "source_path", "profile": "profile",
     "scale": "demo_scale", "seed": "demo_seed", "currency": "reporting_currency",
+    "strategy": "strategy_yml", "causal": "causal_yml",
 }
 
 
@@ -88,6 +90,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     finally:
         end_children()
+
+
+def _cmd_profile_check(args: argparse.Namespace) -> int:
+    from salesalign.extract.check import check_profile, format_report
+
+    report = check_profile(Path(args.path).resolve(), args.profile)
+    print(format_report(report))
+    return 0 if report.ok else 1
 
 
 def _env_default(name: str) -> str:
@@ -131,7 +141,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="reporting currency (ISO 4217 code, e.g. EUR) of the marts, the exports and the brief "
         f"{_env_default('reporting_currency')}",
     )
+    run.add_argument(
+        "--strategy", default=None,
+        help="the declared strategy (strategy.yml) of this source; the demo's by default for --source "
+        "demo, none for other sources (strategy alignment then says so) (default: $SALESALIGN_STRATEGY_YML)",
+    )
+    run.add_argument(
+        "--causal", default=None,
+        help="the causal assumptions (causal.yml) of this source; the demo's by default for --source demo, "
+        "none for other sources (practice effects then say so) (default: $SALESALIGN_CAUSAL_YML)",
+    )
     run.set_defaults(func=_cmd_run)
+
+    profile = sub.add_parser("profile", help="work with mapping profiles (see docs/sources.md)")
+    profile_sub = profile.add_subparsers(dest="profile_command", required=True)
+    check = profile_sub.add_parser(
+        "check", help="dry-run a profile on an export: counts, unused columns, assumptions, errors",
+        description="Map every table of the profile on the export in memory (nothing is written) and "
+        "print per table the rows read, filtered and mapped, the source columns the profile does not use, "
+        "its assumptions and its errors. Exit 0 when the profile maps the export, 1 otherwise.",
+    )
+    check.add_argument("--path", required=True, help="the export folder")
+    check.add_argument("--profile", required=True, help="salesforce, hubspot, maven or a profile YAML file")
+    check.set_defaults(func=_cmd_profile_check)
 
     prepare = sub.add_parser("prepare", help="parse the dbt project into target/manifest.json")
     prepare.set_defaults(func=_cmd_prepare)

@@ -27,6 +27,7 @@ API_KINDS = ("salesforce", "hubspot")
 API_TOKEN_ENV = "SALESALIGN_API_TOKEN"
 FINANCE_DB_URL_ENV = "SALESALIGN_FINANCE_DB_URL"
 DEFAULT_HOME = Path("data")  # relative to the working directory
+DEMO_CAUSAL_YML, DEMO_STRATEGY_YML = REPO / "causal.yml", REPO / "strategy.yml"  # the demo company's
 # Third-party libraries that phone home or draw progress bars unless told not to (in this process
 # and the dbt processes it starts).
 QUIET_THIRD_PARTY = {"GX_ANALYTICS_ENABLED": "false", "TQDM_DISABLE": "1", "DO_NOT_TRACK": "1"}
@@ -108,8 +109,10 @@ class Settings:
     # The ISO code of every amount in the marts (dbt var `reporting_currency`), the exports and the brief.
     reporting_currency: str = variable("SALESALIGN_REPORTING_CURRENCY", _currency, "USD")
     partitions_start: str = variable("SALESALIGN_PARTITIONS_START", _day, "2023-01-01")  # the first day
-    causal_yml: Path = variable("SALESALIGN_CAUSAL_YML", _yaml_file, REPO / "causal.yml")
-    strategy_yml: Path = variable("SALESALIGN_STRATEGY_YML", _yaml_file, REPO / "strategy.yml")
+    # The analyses' assumptions and the declared strategy of the source. Unset: the shipped files
+    # (the demo company's) for source demo, none for other sources (`analysis_files`).
+    causal_yml: Path | None = variable("SALESALIGN_CAUSAL_YML", _yaml_file, None)
+    strategy_yml: Path | None = variable("SALESALIGN_STRATEGY_YML", _yaml_file, None)
 
     @classmethod
     def defaults(cls) -> Settings:
@@ -143,6 +146,15 @@ class Settings:
     def staging_dir(self) -> Path:
         """Where mapped sources (profiles, APIs, finance DB) stage contract-shaped files for landing."""
         return self.home / "staging_drops"
+
+    def analysis_files(self) -> tuple[Path | None, Path | None]:
+        """(causal.yml, strategy.yml) the analyses use: the ones given, else the shipped demo
+        company's for source demo; a foreign source has none unless given (the analyses say so)."""
+        demo = self.source == "demo"
+        return (
+            self.causal_yml or (DEMO_CAUSAL_YML if demo else None),
+            self.strategy_yml or (DEMO_STRATEGY_YML if demo else None),
+        )
 
     @property
     def demo_dir(self) -> Path:

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
 
 REPO_STRATEGY_YML = Path(__file__).resolve().parents[2] / "strategy.yml"
+NOT_DECLARED = (
+    "no strategy declared for this source (give one: salesalign run --strategy FILE, or "
+    "SALESALIGN_STRATEGY_YML)"
+)
 DIMENSIONS = ("industry", "size_band", "region")
 OTHER = "other"
 COMPANY = "all (company goals)"
@@ -64,10 +68,14 @@ class Strategy:
     misallocation_tolerance: float = 0.05
     comparison_months: int = 12
     icp: dict = field(default_factory=dict)
+    declared: bool = True  # False: the source has no strategy (the alignment tables say so)
 
 
-def load_strategy(path: str | Path = REPO_STRATEGY_YML) -> Strategy:
-    """Read and check strategy.yml (shares in [0, 1] summing to at most 1, known dimensions/practices)."""
+def load_strategy(path: str | Path | None = REPO_STRATEGY_YML) -> Strategy:
+    """Read and check strategy.yml (shares in [0, 1] summing to at most 1, known dimensions/practices);
+    None: the source declares no strategy (no targets, default ICP settings)."""
+    if path is None:
+        return Strategy("", {}, declared=False)
     raw = yaml.safe_load(Path(path).read_text()) or {}
     targets = {}
     for name, spec in (raw.get("targets") or {}).items():
@@ -133,7 +141,7 @@ def strategy_alignment(deals: pd.DataFrame | None, strategy: Strategy) -> pd.Dat
     if deals.selling_hours.sum() <= 0:
         return pd.DataFrame(
             [
-                {"target": n, "status": "no selling activities: effort shares not computable"}
+                {"target": n, "status": "not estimable: no selling activities: effort shares unknown"}
                 for n in strategy.targets
             ],
             columns=columns("strategy_alignment"),
@@ -245,7 +253,8 @@ def practice_alignment(
             if rows_p.empty:
                 r = {
                     "verdict": "not estimable",
-                    "status": "no per-segment effects for this practice (engine output missing or no deals)",
+                    "status": "not estimable: no per-segment effects for this practice (engine output "
+                    "missing or no deals)",
                 }
             else:
                 r = pooled_practice_row(
@@ -347,6 +356,11 @@ def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
     """The three alignment tables: the strategy of strategy.yml against the deals and the engine's
     per-segment effects."""
     deals, strategy = inputs.deals, inputs.strategy
+    if not strategy.declared:
+        return {
+            name: pd.DataFrame([{"status": NOT_DECLARED}], columns=columns(name))
+            for name in ("strategy_alignment", "practice_alignment", "effort_reallocation")
+        }
     alignment = strategy_alignment(deals, strategy)
     by_segment = inputs.table("practice_effects_by_segment")
     return {

@@ -1,6 +1,7 @@
 """The files derived from the analytics registry (written by `make generate`):
 
 - `docs/analytics-tables.md`: every table and column, with each analysis' explanation;
+- `docs/analytics-preconditions.md`: what each analysis needs from the data, the thresholds and why;
 - `dbt_project/models/analytics/__sources.yml`: `analytics.*` as the dbt source `analytics` (columns,
   types, descriptions and the Dagster asset key of each table, so dagster-dbt maps the source onto
   the Python assets instead of inventing external ones);
@@ -16,6 +17,7 @@ from salesalign.analytics.registry import ANALYSES, OVERVIEW, SCHEMA, TABLES, An
 from salesalign.settings import REPO
 
 PAGE = "docs/analytics-tables.md"
+PRECONDITIONS_PAGE = "docs/analytics-preconditions.md"
 SOURCES_DIR = "dbt_project/models/analytics"
 SOURCES = f"{SOURCES_DIR}/__sources.yml"
 EXPOSURES = "dbt_project/models/exposures.yml"
@@ -27,7 +29,12 @@ DATA_OWNER = ("salesalign data engineering", "data@salesalign.example")
 
 def files() -> dict[str, str]:
     """Every derived file, by repository-relative path."""
-    return {PAGE: page(), SOURCES: sources_yml(), EXPOSURES: exposures_yml()}
+    return {
+        PAGE: page(),
+        PRECONDITIONS_PAGE: preconditions_page(),
+        SOURCES: sources_yml(),
+        EXPOSURES: exposures_yml(),
+    }
 
 
 # ---------------------------------------------------------------------------------------- the page
@@ -61,6 +68,46 @@ def page() -> str:
             lines += [a.guide, ""]
         for t in a.tables:
             lines += _table_section(t)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+PRECONDITIONS_INTRO = """\
+Before an analysis computes, the runner (`salesalign/analytics/runner.py`) checks the preconditions
+its registry entry declares on the closed deals and reps of the marts. A table whose preconditions the
+data does not meet holds status rows instead of numbers:
+
+    not estimable: <what the data shows, with figures> (needs <the requirement>: <why>)
+
+(every unmet precondition, joined by `; `), never `ok` and never a crash. Without the marts every
+table says `not estimable: marts not available: ...`. An analysis that raises an error writes
+`failed: <exception type>: <message>` in every table and its traceback in the run's log; its Dagster
+asset still succeeds, so the other analyses and the publish stage run on what succeeded, and the
+brief's coverage section lists which analyses ran and why the others could not.
+
+The models also survive data that is estimable but awkward: strata of the deal mix in which every deal
+was won or every deal lost are left out of the win models and a singular step is solved with a small
+ridge penalty; the `notes` column of `rep_performance` and `rep_variance_summary` says so.
+"""
+
+
+def preconditions_page() -> str:
+    """docs/analytics-preconditions.md."""
+    from salesalign.analytics.preconditions import THRESHOLDS
+
+    lines = ["# What each analysis needs from the data", "", GENERATED, "", PRECONDITIONS_INTRO]
+    lines += ["## Thresholds", "", "| threshold | value | why |", "|---|---|---|"]
+    lines += [f"| `{name}` | {t.value:g} | {_cell(t.why)} |" for name, t in THRESHOLDS.items()]
+    lines.append("")
+    for a in ANALYSES:
+        lines += [f"## {a.title}", "", f"Analysis `{a.name}`.", ""]
+        if not a.preconditions:
+            lines += ["No preconditions beyond the marts (it follows the tables it reads).", ""]
+            continue
+        lines += ["| needs | gates |", "|---|---|"]
+        for p in a.preconditions:
+            gates = ", ".join(f"`{SCHEMA}.{t}`" for t in (p.tables or [t.name for t in a.tables]))
+            lines.append(f"| {_cell(p.requirement)} | {gates} |")
+        lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -1,4 +1,10 @@
-"""The declared causal assumptions (causal.yml) as typed objects, and the query they imply."""
+"""The declared causal assumptions (causal.yml) as typed objects, and the query they imply.
+
+A variable (outcome or confounder) is `sql:` over the marts (`d`, `a`, `r`), or `attribute:
+<entity>.<name>`: a custom attribute a mapping profile kept (`raw.attributes`), e.g. `attribute:
+opportunities.competitor_type`; `segment:` is SQL or `{attribute: ...}` too. An attribute the
+warehouse does not hold is reported by name with the attributes it does hold.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,19 @@ from salesalign.analytics.estimators import TrimRule
 REPO_CAUSAL_YML = Path(__file__).resolve().parents[2] / "causal.yml"
 CONFOUNDER_KINDS = {"numeric", "categorical", "binary"}
 OUTCOME_KINDS = {"binary", "continuous"}
+NOT_DECLARED = (
+    "not estimable: no causal assumptions declared for this source (give them: salesalign run "
+    "--causal FILE, or SALESALIGN_CAUSAL_YML)"
+)
+ATTRIBUTES_TABLE = "raw.attributes"
+# entity of an attribute -> the deal mart's column holding that entity's key
+ATTRIBUTE_KEYS = {
+    "opportunities": "opportunity_id",
+    "accounts": "account_id",
+    "reps": "rep_id",
+    "products": "product_id",
+}
+ATTRIBUTE_CASTS = {"numeric": "DOUBLE", "continuous": "DOUBLE", "binary": "BOOLEAN", "categorical": None}
 
 
 @dataclass(frozen=True)
@@ -23,6 +42,28 @@ class Variable:
     name: str
     sql: str
     kind: str
+    attribute: tuple[str, str] | None = None  # (entity, name) of a custom attribute
+
+
+def attribute_alias(entity: str) -> str:
+    """The alias of an entity's attribute pivot in the deals query."""
+    return f"x_{entity}"
+
+
+def _attribute(ref, where: str) -> tuple[str, str]:
+    entity, _, name = str(ref).partition(".")
+    if entity not in ATTRIBUTE_KEYS or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(
+            f"causal.yml {where}: attribute {ref!r} must be <entity>.<name> with entity one of "
+            f"{', '.join(ATTRIBUTE_KEYS)} (the profile's `attributes:` names)"
+        )
+    return entity, name
+
+
+def _attribute_sql(attr: tuple[str, str], kind: str) -> str:
+    column = f'{attribute_alias(attr[0])}."{attr[1]}"'
+    cast = ATTRIBUTE_CASTS.get(kind)
+    return f"CAST({column} AS {cast})" if cast else column
 
 
 @dataclass(frozen=True)
@@ -59,6 +100,16 @@ class CausalConfig:
     confounders: dict[str, Variable]
     practices: dict[str, Practice]
     segment_sql: str | None = None
+    declared: bool = True  # False: the source has no causal.yml (the effects say so)
+    segment_attribute: tuple[str, str] | None = None
+
+    def attributes(self) -> dict[str, tuple[str, str]]:
+        """Variable name (or `segment_id`) -> the custom attribute it reads, for every attribute used."""
+        variables = (*self.outcomes.values(), *self.confounders.values())
+        out = {v.name: v.attribute for v in variables if v.attribute}
+        if self.segment_attribute:
+            out["segment_id"] = self.segment_attribute
+        return out
 
     def select_list(self) -> list[tuple[str, str]]:
         """(alias, sql) pairs of every column the effects need, in a stable order."""
@@ -72,8 +123,18 @@ class CausalConfig:
         return list(cols.items())
 
 
-def load_config(path: str | Path = REPO_CAUSAL_YML) -> CausalConfig:
-    """Parse and validate causal.yml."""
+def undeclared() -> CausalConfig:
+    """The configuration of a source without causal.yml: the contract's practices, nothing to estimate."""
+    from salesalign.contract import PRACTICE_ACTIVITY_TYPES
+
+    practices = {p: Practice(p, "NULL", ("win",), ()) for p in PRACTICE_ACTIVITY_TYPES}
+    return CausalConfig(Settings(), {}, {}, practices, declared=False)
+
+
+def load_config(path: str | Path | None = REPO_CAUSAL_YML) -> CausalConfig:
+    """Parse and validate causal.yml; None: the source declares no causal assumptions."""
+    if path is None:
+        return undeclared()
     raw = yaml.safe_load(Path(path).read_text())
     s = raw.get("settings", {}) or {}
     trim = s.get("trimming", {}) or {}
@@ -102,7 +163,13 @@ def load_config(path: str | Path = REPO_CAUSAL_YML) -> CausalConfig:
             kind = spec.get("kind")
             if kind not in (OUTCOME_KINDS if section == "outcomes" else CONFOUNDER_KINDS):
                 raise ValueError(f"causal.yml {section}.{name}: kind {kind!r} not allowed")
-            out[name] = Variable(name, str(spec["sql"]), kind)
+            if ("sql" in spec) == ("attribute" in spec):
+                raise ValueError(f"causal.yml {section}.{name}: give exactly one of sql or attribute")
+            if "attribute" in spec:
+                attr = _attribute(spec["attribute"], f"{section}.{name}")
+                out[name] = Variable(name, _attribute_sql(attr, kind), kind, attr)
+            else:
+                out[name] = Variable(name, str(spec["sql"]), kind)
         return out
 
     outcomes, confounders = variables("outcomes"), variables("confounders")
@@ -115,7 +182,15 @@ def load_config(path: str | Path = REPO_CAUSAL_YML) -> CausalConfig:
         if unknown:
             raise ValueError(f"causal.yml practice {name}: undeclared outcomes/confounders {unknown}")
         practices[name] = p
-    return CausalConfig(settings, outcomes, confounders, practices, raw.get("segment"))
+    segment, segment_attribute = raw.get("segment"), None
+    if isinstance(segment, dict):
+        if set(segment) != {"attribute"}:
+            raise ValueError("causal.yml segment: SQL text or {attribute: <entity>.<name>}")
+        segment_attribute = _attribute(segment["attribute"], "segment")
+        segment = _attribute_sql(segment_attribute, "categorical")
+    return CausalConfig(
+        settings, outcomes, confounders, practices, segment, segment_attribute=segment_attribute
+    )
 
 
 MART_TABLES = {"d": "marts.fct_deal_margin", "a": "marts.dim_accounts", "r": "marts.dim_reps"}
@@ -138,10 +213,13 @@ def read_deals(con, config: CausalConfig) -> tuple[pd.DataFrame, list[str]]:
         existing[alias] = {r[0] for r in rows}
     if not existing["d"]:
         raise LookupError(f"{MART_TABLES['d']} does not exist (build the marts first)")
+    absent = missing_attributes(con, config)
     selected, missing = [], []
     for name, sql in config.select_list():
         refs = _COLUMN_REF.findall(sql)
-        if all(col in existing[alias] for alias, col in refs):
+        if name in absent:
+            missing += [name, absent[name]]
+        elif all(col in existing[alias] for alias, col in refs):
             selected.append(f'{sql} as "{name}"')
         else:
             missing.append(name)
@@ -150,7 +228,56 @@ def read_deals(con, config: CausalConfig) -> tuple[pd.DataFrame, list[str]]:
         for a, key in (("a", "account_id"), ("r", "rep_id"))
         if existing[a]
     )
+    joins += _attribute_joins(config, absent)
     frame = con.execute(
         f"select {', '.join(selected)} from {MART_TABLES['d']} as d{joins} order by d.opportunity_id"
     ).df()
     return frame, missing
+
+
+def landed_attributes(con) -> dict[str, set[str]]:
+    """Entity -> the custom attribute names the warehouse holds (none without `raw.attributes`)."""
+    schema, name = ATTRIBUTES_TABLE.split(".")
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+    out: dict[str, set[str]] = {}
+    if exists:
+        for entity, attr in con.execute(f"select distinct entity, name from {ATTRIBUTES_TABLE}").fetchall():
+            out.setdefault(entity, set()).add(attr)
+    return out
+
+
+def missing_attributes(con, config: CausalConfig) -> dict[str, str]:
+    """Variable name -> why its attribute cannot be read (not landed), naming what is landed."""
+    used = config.attributes()
+    if not used:
+        return {}
+    landed = landed_attributes(con)
+    held = ", ".join(f"{e}.{n}" for e in sorted(landed) for n in sorted(landed[e])) or "none"
+    return {
+        var: f"{var}: attribute {entity}.{name} is not in {ATTRIBUTES_TABLE} (the source's profile keeps "
+        f"no such attribute; attributes landed: {held})"
+        for var, (entity, name) in used.items()
+        if name not in landed.get(entity, set())
+    }
+
+
+def _attribute_joins(config: CausalConfig, absent: dict[str, str]) -> str:
+    """One pivot of `raw.attributes` per entity the selected variables read (the last value landed)."""
+    by_entity: dict[str, set[str]] = {}
+    for var, (entity, name) in config.attributes().items():
+        if var not in absent:
+            by_entity.setdefault(entity, set()).add(name)
+    joins = ""
+    for entity, names in sorted(by_entity.items()):
+        pivots = ", ".join(
+            f"arg_max(value, _source_row) filter (where name = '{n}') as \"{n}\"" for n in sorted(names)
+        )
+        alias = attribute_alias(entity)
+        joins += (
+            f" left join (select entity_id, {pivots} from {ATTRIBUTES_TABLE} where entity = '{entity}' "
+            f"group by entity_id) as {alias} on {alias}.entity_id = d.{ATTRIBUTE_KEYS[entity]}"
+        )
+    return joins

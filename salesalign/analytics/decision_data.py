@@ -95,7 +95,7 @@ def no_margin_reason(deals: pd.DataFrame | None) -> str:
         else "unknown"
     )
     return (
-        "not computable: contribution margin needs cost data the source did not deliver "
+        "not estimable: contribution margin needs cost data the source did not deliver "
         f"(cost basis: {basis})"
     )
 

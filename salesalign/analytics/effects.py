@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.stats
 
 from salesalign.analytics import diagnostics as dg
-from salesalign.analytics.config import CausalConfig, Practice, Settings
+from salesalign.analytics.config import NOT_DECLARED, CausalConfig, Practice, Settings
 from salesalign.analytics.design import Design, design_matrix
 from salesalign.analytics.estimators import (
     ESTIMANDS,
@@ -37,7 +37,7 @@ from salesalign.analytics.estimators import (
     ols_t_statistic,
     pseudo_outcome,
 )
-from salesalign.analytics.registry import columns
+from salesalign.analytics.registry import columns, table
 
 if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
@@ -65,9 +65,15 @@ def status_tables(config: CausalConfig, reason: str) -> EffectTables:
     rows = [r for p in config.practices.values() for r in _status_rows(p.name, p.outcomes, reason)]
     return EffectTables(
         pd.DataFrame(rows, columns=columns("practice_effects")),
-        pd.DataFrame(columns=columns("practice_effects_by_segment")),
-        pd.DataFrame(columns=columns("effect_diagnostics")),
+        table("practice_effects_by_segment").status_frame(reason),
+        table("effect_diagnostics").status_frame(reason),
     )
+
+
+def status_rows(inputs: AnalysisInputs, status: str) -> dict[str, pd.DataFrame]:
+    """The three tables as status rows, one per practice x outcome x estimand x estimator of causal.yml
+    in ``practice_effects`` (the runner's rows when a precondition is unmet or the engine failed)."""
+    return status_tables(inputs.causal_config, status).as_tables()
 
 
 def estimate_effects(
@@ -85,16 +91,23 @@ def estimate_effects(
         rows += r
         seg_rows += s
         diag_rows += d
+    effects = pd.DataFrame(rows, columns=columns("practice_effects"))
+    # no practice estimable: the per-segment and diagnostic tables say why rather than stay empty
+    why = effects.status.iloc[0] if len(effects) and not (effects.status == "ok").any() else None
+    by_segment = pd.DataFrame(seg_rows, columns=columns("practice_effects_by_segment"))
+    diagnostics = pd.DataFrame(diag_rows, columns=columns("effect_diagnostics")).assign(status="ok")
     return EffectTables(
-        pd.DataFrame(rows, columns=columns("practice_effects")),
-        pd.DataFrame(seg_rows, columns=columns("practice_effects_by_segment")),
-        pd.DataFrame(diag_rows, columns=columns("effect_diagnostics")),
+        effects,
+        table("practice_effects_by_segment").status_frame(why) if by_segment.empty and why else by_segment,
+        table("effect_diagnostics").status_frame(why) if diagnostics.empty and why else diagnostics,
     )
 
 
 def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
     """The engine's three tables from the deals causal.yml describes; status rows without deals."""
     config = inputs.causal_config
+    if not config.declared:
+        return status_tables(config, NOT_DECLARED).as_tables()
     frame, missing = inputs.causal_deals
     if frame is None:
         return status_tables(config, f"marts not available: {missing[0]}").as_tables()
@@ -183,7 +196,7 @@ def analyse_practice(
             _status_rows(
                 practice.name,
                 outcomes,
-                "not computable: the source delivered no activities, so which deals had this practice is "
+                "not estimable: the source delivered no activities, so which deals had this practice is "
                 "unknown (fct_deal_margin.has_activity_data is false)",
             ),
             [],

@@ -33,7 +33,7 @@ from salesalign.analytics.blas import single_threaded
 from salesalign.analytics.decision_data import has_margin, period_columns
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.ratios import grouped_ratios
-from salesalign.analytics.registry import columns
+from salesalign.analytics.registry import analysis, columns
 
 if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
@@ -375,14 +375,15 @@ def icp_tables(
         return _status("no closed deals in the marts")
     if has_margin(deals):
         if deals.selling_hours.sum() <= 0:
-            return _status("no selling activities: contribution per selling hour is not computable")
+            return _status("not estimable: no selling activities: contribution per selling hour is unknown")
         basis = MARGIN_BASIS
     elif "net_bookings" in deals and deals.net_bookings.notna().all() and float(deals.net_bookings.sum()) > 0:
         # no cost or activity data: the ICP ranks on revenue (net bookings per closed deal) instead
         deals = deals.assign(contribution_margin=deals.net_bookings, selling_hours=1.0)
         basis = REVENUE_BASIS.format(cost_basis=_cost_basis(deals))
     else:
-        return _status("no selling activities: contribution per selling hour is not computable")
+        unmet = analysis("icp_tables").unmet(deals, None)
+        return _status(unmet.get("icp_segments", "not estimable: no value to rank segments on"))
     segments = segment_table(deals, settings).assign(basis=basis)
     # account fit on the whole window
     predicted = fit_model(deals, accounts, settings)

@@ -34,8 +34,8 @@ from salesalign.analytics.decision_data import add_mix_columns, has_margin, peri
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.estimators import independent_columns, normal_interval
 from salesalign.analytics.ratios import grouped_ratios
-from salesalign.analytics.registry import columns
-from salesalign.analytics.variance import fit_logistic
+from salesalign.analytics.registry import analysis, columns, table
+from salesalign.analytics.variance import fit_logistic, separated_strata
 
 if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
@@ -143,7 +143,15 @@ def _group_rows(kind: str, key: str, owners: pd.DataFrame, fy_deals: pd.DataFram
 
 def trait_effects(deals: pd.DataFrame) -> list[dict]:
     """Logistic GLMM (random intercept per rep) with first-year x trait interactions (module docstring)."""
-    d = add_mix_columns(deals)
+    # strata where every deal was won or lost have no finite coefficient: left out, and said so
+    keep, dropped = separated_strata(deals, deals.is_won.to_numpy(float), MIX)
+    left_out = (
+        f"; left out {int((~keep).sum()):,} deals of strata where every deal was won or lost: "
+        + "; ".join(dropped)
+        if dropped
+        else ""
+    )
+    d = add_mix_columns(deals[keep])
     fy = d.first_year_rep.to_numpy(float)
     role = d.previous_role.fillna("unknown").astype(str)
     traits = {"prior_industry_experience": d.prior_industry_experience.fillna(False).to_numpy(float)}
@@ -205,7 +213,7 @@ def trait_effects(deals: pd.DataFrame) -> list[dict]:
                 "method": "logistic GLMM (Laplace, random intercept per rep) of win on deal mix, tenure, "
                 "first year, traits and first-year x trait; estimate = the interaction (logit, reference "
                 f"role '{REFERENCE_ROLE}'); simultaneous interval: Bonferroni over {len(names)} traits; "
-                "AME over first-year deals by the delta method",
+                "AME over first-year deals by the delta method" + left_out,
                 "status": "ok"
                 if n_ramping >= MIN_RAMPING_REPS
                 else f"fragile: only {n_ramping} reps with first-year deals (need {MIN_RAMPING_REPS}); "
@@ -219,23 +227,11 @@ def trait_effects(deals: pd.DataFrame) -> list[dict]:
 def rep_ramp(deals: pd.DataFrame | None, reps: pd.DataFrame | None) -> pd.DataFrame:
     """The ``rep_ramp`` table (see module docstring); a status row when there are no deals."""
     if deals is None or deals.empty or reps is None or reps.empty:
-        return pd.DataFrame(
-            [{"kind": "status", "status": "no closed deals or no reps in the marts"}],
-            columns=columns("rep_ramp"),
-        )
-    dealing = reps[reps.rep_id.isin(deals.rep_id.unique())]
-    if len(dealing) > 1 and dealing.hire_date.nunique() <= 1:
-        return pd.DataFrame(
-            [
-                {
-                    "kind": "status",
-                    "status": "not computable: every rep has the same hire date (the source has no hire "
-                    "dates; the export profile assumed one), so tenure and ramp cannot be measured",
-                    **period_columns(deals),
-                }
-            ],
-            columns=columns("rep_ramp"),
-        )
+        return table("rep_ramp").status_frame("not estimable: no closed deals or no reps in the marts")
+    # the registry's preconditions (hire dates, enough reps...), for callers other than the runner
+    unmet = analysis("rep_ramp").unmet(deals, reps).get("rep_ramp")
+    if unmet:
+        return table("rep_ramp").status_frame(unmet, period_columns(deals))
     owners = _rep_facts(deals, reps)
     d = deals.merge(owners[["rep_id", "profile", "cohort"]], on="rep_id")
     fy_deals = d[d.created_date < d.hire_date + pd.Timedelta(days=365)]

@@ -14,12 +14,15 @@ else derives from these declarations:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from salesalign.analytics import preconditions as pre
 from salesalign.analytics.config import MART_TABLES as CAUSAL_MART_TABLES
 from salesalign.analytics.decision_data import MART_TABLES as DECISION_MARTS
+from salesalign.analytics.decision_data import PRACTICES
+from salesalign.analytics.preconditions import Precondition
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +53,8 @@ class Table:
     preview_where: str | None = None  # pandas query selecting the preview rows (default: the first 20)
     tally: str | None = None  # a column whose value counts are shown in the Dagster UI
     guide: str = ""  # markdown: how to read its rows, beyond the column descriptions
+    status_keys: tuple[Mapping[str, object], ...] = ({},)  # one status row per key (readers join on them)
+    status_values: Mapping[str, object] | None = None  # other columns a status row sets, e.g. the verdict
 
     @property
     def key(self) -> tuple[str, str]:
@@ -64,6 +69,15 @@ class Table:
     def types(self) -> dict[str, str]:
         """Column name -> SQL type, in table order."""
         return {c.name: c.type for c in self.columns}
+
+    def status_frame(self, status: str, period: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """The table when it holds no numbers: one row per ``status_keys`` with ``status`` saying why
+        (``not estimable: ...`` or ``failed: ...``), the declared ``status_values`` and the period."""
+        import pandas as pd
+
+        extra = {**(self.status_values or {}), **{k: v for k, v in (period or {}).items() if k in self.types}}
+        rows = [{**key, **extra, "status": status} for key in self.status_keys]
+        return pd.DataFrame(rows).reindex(columns=self.column_names)
 
     def ddl(self) -> str:
         """The `CREATE OR REPLACE TABLE` statement of the table."""
@@ -83,13 +97,15 @@ class Analysis:
     marts: tuple[str, ...] = DECISION_MARTS  # models of the `marts` schema it reads
     reads: tuple[str, ...] = ()  # analytics tables of upstream analyses it reads
     guide: str = ""  # markdown: how to read its tables (method, caveats)
+    # checked by the runner on the marts before the compute; unmet, the tables they gate hold status rows
+    preconditions: tuple[Precondition, ...] = ()
+    # "module:function" (inputs, status) -> {table: frame}: status rows keyed by what only the inputs
+    # know (the practices of causal.yml); default: each table's `status_frame`
+    status_rows: str | None = None
 
     def compute(self, inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
         """Run the analysis' function; its result must hold exactly the declared tables."""
-        module, _, name = self.function.partition(":")
-        function: Callable[[AnalysisInputs], dict[str, pd.DataFrame]] = getattr(
-            importlib.import_module(module), name
-        )
+        function: Callable[[AnalysisInputs], dict[str, pd.DataFrame]] = _function(self.function)
         out = function(inputs)
         declared = [t.name for t in self.tables]
         if sorted(out) != sorted(declared):
@@ -98,6 +114,43 @@ class Analysis:
                 f"the registry declares {sorted(declared)}"
             )
         return {name: out[name] for name in declared}
+
+    def status_tables(
+        self, status: str, inputs: AnalysisInputs | None = None, period: Mapping[str, object] | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Every table of the analysis as status rows saying ``status``. The analysis' own
+        ``status_rows`` is used when declared and the inputs it needs can be read; otherwise (or when
+        it raises) each table's generic `Table.status_frame`."""
+        generic = {t.name: t.status_frame(status, period) for t in self.tables}
+        if self.status_rows is None or inputs is None:
+            return generic
+        try:
+            out = _function(self.status_rows)(inputs, status)
+        except Exception:  # e.g. causal.yml unreadable: the generic rows still say why
+            return generic
+        return {**generic, **{name: frame for name, frame in out.items() if name in generic}}
+
+    def gated(self, table: str) -> tuple[Precondition, ...]:
+        """The preconditions that gate ``table``."""
+        return tuple(p for p in self.preconditions if not p.tables or table in p.tables)
+
+    def unmet(self, deals: pd.DataFrame, reps: pd.DataFrame | None) -> dict[str, str]:
+        """Table name -> its status (``not estimable: ...``, every unmet precondition joined by `; `)
+        for the tables whose preconditions the closed deals and reps do not meet."""
+        findings = {p: p.unmet(deals, reps) for p in self.preconditions}
+        out = {}
+        for t in self.tables:
+            reasons = [findings[p] for p in self.gated(t.name) if findings[p]]
+            if reasons:
+                out[t.name] = pre.NOT_ESTIMABLE + ": " + "; ".join(
+                    r.removeprefix(pre.NOT_ESTIMABLE + ": ") for r in reasons
+                )
+        return out
+
+
+def _function(ref: str) -> Callable:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _c(name: str, type_: str, description: str) -> Column:
@@ -165,6 +218,7 @@ PRACTICE_EFFECTS = Table(
     preview=("practice", "outcome", "estimate", "ci_low", "ci_high", "verdict"),
     preview_where="estimator == 'aipw' and estimand == 'ATE'",
     tally="verdict",
+    status_values={"verdict": "not estimable"},
     guide="One row per practice x outcome x estimand x estimator. The verdict is `robust` when the "
     "interval excludes 0, the confounders are balanced after weighting, the refutations pass (the "
     "placebo estimate and the random-subset estimates within 2.58 standard errors, the shift from a "
@@ -220,10 +274,14 @@ EFFECT_DIAGNOSTICS = Table(
         _c("value_after", DOUBLE, "Balance: the SMD after weighting; placebo: its standard error; other "
            "refutations: the estimate they are compared with."),
         _c("detail", VARCHAR, "Trimming: the rule; refutation: `pass` or `fail`."),
+        STATUS,
     ),
 )
 
 # ---------------------------------------------------------------------------------------- reps
+OUTCOME_KEYS = ({"outcome": "win"}, {"outcome": "contribution_margin"})
+NOTES = _c("notes", VARCHAR, "What the fit left out or penalised to stay estimable, and why (strata where "
+           "every deal was won or lost, a penalised solve); NULL when nothing.")
 REP_PERFORMANCE = Table(
     "rep_performance",
     "Per rep and outcome (win, contribution margin): raw mean, mean expected from the deal mix, shrunken "
@@ -251,9 +309,11 @@ REP_PERFORMANCE = Table(
         *PERIOD,
         _c("status", VARCHAR, "`ok`, or why the rep is not ranked (too few deals) or the outcome not "
            "modelled (no cost data)."),
+        NOTES,
     ),
     preview=("rep_id", "outcome", "n_deals", "raw_mean", "adjusted_mean", "rep_effect", "ci_low", "ci_high",
              "adjusted_rank"),
+    status_keys=OUTCOME_KEYS,
 )
 REP_VARIANCE_SUMMARY = Table(
     "rep_variance_summary",
@@ -286,9 +346,11 @@ REP_VARIANCE_SUMMARY = Table(
         _c("adjusted_for", VARCHAR, "The deal-mix covariates of the model."),
         *PERIOD,
         STATUS,
+        NOTES,
     ),
     preview=("outcome", "icc", "icc_ci_low", "icc_ci_high", "boundary", "raw_top_bottom_quartile_ratio",
              "adjusted_top_bottom_quartile_ratio", "status"),
+    status_keys=OUTCOME_KEYS,
 )
 REP_RAMP = Table(
     "rep_ramp",
@@ -332,6 +394,7 @@ REP_RAMP = Table(
     ),
     preview=("kind", "group_name", "n_reps", "median_days_to_first_win", "first_year_win_rate", "estimate",
              "ci_low", "ci_high", "status"),
+    status_values={"kind": "status"},
 )
 
 # ---------------------------------------------------------------------------------------- ICP
@@ -548,6 +611,8 @@ ROI_BY_PRACTICE = Table(
              "net_ci_high", "roi_per_dollar", "verdict"),
     preview_where="level != 'segment'",
     tally="verdict",
+    status_keys=tuple({"practice": p} for p in PRACTICES),
+    status_values={"verdict": "not estimable"},
 )
 
 # ---------------------------------------------------------------------------------------- strategy
@@ -617,6 +682,7 @@ PRACTICE_ALIGNMENT = Table(
         STATUS,
     ),
     preview=("target", "practice", "prescribed", "roi_per_dollar", "roi_verdict", "alignment"),
+    status_values={"roi_verdict": "not estimable"},
 )
 EFFORT_REALLOCATION = Table(
     "effort_reallocation",
@@ -643,6 +709,14 @@ EFFORT_REALLOCATION = Table(
 )
 
 # ---------------------------------------------------------------------------------------- analyses
+# A model of reps needs several real reps, recorded whatever the outcome, none a catch-all owner.
+REP_PRECONDITIONS = (
+    pre.enough_closed_deals(),
+    pre.outcome_varies(),
+    pre.enough_distinct("rep_id", "rep", pre.MIN_REPS),
+    pre.known_for_both_outcomes("rep_id", "rep"),
+    pre.no_placeholder("rep_id", "rep"),
+)
 ANALYSES: tuple[Analysis, ...] = (
     Analysis(
         "practice_effects",
@@ -651,6 +725,14 @@ ANALYSES: tuple[Analysis, ...] = (
         "salesalign.analytics.effects:compute",
         (PRACTICE_EFFECTS, PRACTICE_EFFECTS_BY_SEGMENT, EFFECT_DIAGNOSTICS),
         marts=CAUSAL_MARTS,
+        # the confounders of causal.yml describe the owner rep (tenure, first year, prior experience)
+        preconditions=(
+            pre.enough_closed_deals(),
+            pre.outcome_varies(),
+            pre.known_for_both_outcomes("rep_id", "rep"),
+            pre.no_placeholder("rep_id", "rep"),
+        ),
+        status_rows="salesalign.analytics.effects:status_rows",
         guide="Every practice declared in `causal.yml` (override with `SALESALIGN_CAUSAL_YML`) x each of "
         "its outcomes, with the confounders declared there: the assumptions are reviewed by people, not "
         "mined from the data. Propensities come from a logit on the confounders; deals outside the "
@@ -665,6 +747,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "Random-intercept-per-rep models of win and contribution margin (variance.py).",
         "salesalign.analytics.variance:compute",
         (REP_PERFORMANCE, REP_VARIANCE_SUMMARY),
+        preconditions=REP_PRECONDITIONS,
         guide="Two random-intercept-per-rep models, adjusted for the deal mix (segment, product, lead "
         "source, log list amount, close quarter) and the rep's experience (tenure capped at 5 years, "
         "first-year indicator; the ramp itself is in `rep_ramp`):\n\n"
@@ -687,6 +770,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "Talent ramp by hiring profile and hire cohort, and the effect of hiring traits (ramp.py).",
         "salesalign.analytics.ramp:compute",
         (REP_RAMP,),
+        preconditions=(*REP_PRECONDITIONS, pre.hire_dates_vary()),
         guide="Rows by `kind`:\n\n"
         "- `hiring_profile` (group = prior industry experience x previous role) and `hire_cohort` (group = "
         "hire year), over reps hired inside the data window: time from hire to first won deal "
@@ -711,6 +795,15 @@ ANALYSES: tuple[Analysis, ...] = (
         "Ideal Customer Profile with out-of-time validation (icp.py; settings in strategy.yml).",
         "salesalign.analytics.icp:compute",
         (ICP_SEGMENTS, ICP_ACCOUNT_FIT, ICP_VALIDATION),
+        preconditions=(
+            pre.enough_closed_deals(),
+            pre.outcome_varies(),
+            pre.ranking_basis(),
+            pre.enough_distinct("segment_id", "segment", pre.MIN_SEGMENTS),
+            pre.known_for_both_outcomes("segment_id", "segment"),
+            pre.no_placeholder("account_id", "account"),
+            pre.close_dates_vary(tables=("icp_validation",)),
+        ),
         guide="Settings in `strategy.yml` (`icp:`): segment dimensions (default industry, size_band, "
         "region), `min_deals` (100) and `min_accounts` (20) for a segment to be scored, optional "
         "`split_date` (default: 12 months before the last close date), `fit_features`.\n\n"
@@ -730,6 +823,12 @@ ANALYSES: tuple[Analysis, ...] = (
         "salesalign.analytics.roi:compute_effort_returns",
         (ROI_BY_SEGMENT, ROI_BY_CHANNEL, ROI_BY_REP),
         reads=("rep_performance",),
+        preconditions=(
+            pre.known_for_both_outcomes("segment_id", "segment", tables=("roi_by_segment",)),
+            pre.known_for_both_outcomes("lead_source", "lead source", tables=("roi_by_channel",)),
+            pre.known_for_both_outcomes("rep_id", "rep", tables=("roi_by_rep",)),
+            pre.no_placeholder("rep_id", "rep", tables=("roi_by_rep",)),
+        ),
         guide="Contribution margin is already net of selling cost, so the `*_per_selling_dollar` ratios "
         "(per unit of selling cost, in any reporting currency) read \"margin left after paying for the "
         "selling, per unit spent on selling\". `roi_by_rep` adds the mix-adjusted "
@@ -757,6 +856,7 @@ ANALYSES: tuple[Analysis, ...] = (
         "salesalign.analytics.alignment:compute",
         (STRATEGY_ALIGNMENT, PRACTICE_ALIGNMENT, EFFORT_REALLOCATION),
         reads=("practice_effects_by_segment",),
+        preconditions=(pre.selling_hours_recorded(tables=("strategy_alignment", "effort_reallocation")),),
         guide="`strategy.yml` (override with `SALESALIGN_STRATEGY_YML`): `targets` select segments by "
         "firmographic dimensions; each has an `intended_effort_share`, a `promised_cm_growth_pct`, a "
         "`promised_margin_pct` and `prescribed_practices`. Segments matched by no target form `other` "
@@ -788,7 +888,10 @@ Conventions for every table:
   independent clusters, because deals of one account are correlated.
 - `status` is `ok`, or says in words what could not be computed and why (no marts, no activities, no
   rep costs, too few deals...). A table whose inputs are missing holds status rows instead of numbers;
-  the run does not fail.
+  the run does not fail. A table whose data breaks a declared precondition of its analysis (too few
+  reps, a rep known only on won deals, every hire date equal...; docs/analytics-preconditions.md)
+  says `not estimable: <finding> (needs <requirement>)`; one whose analysis raised says
+  `failed: <exception type>: <message>`.
 
 ## When the source has no cost or activity data (e.g. the Maven CRM export)
 
@@ -800,7 +903,7 @@ there (not 0). The analytics tables follow it instead of failing or inventing nu
 |---|---|
 | win rates, deals, won deals (rep, segment, channel tables) | computed |
 | `rep_variance_summary` / `rep_performance`, outcome `win` | computed (the GLMM needs no costs) |
-| outcome `contribution_margin` of those two tables | one status row each: `not computable: contribution \
+| outcome `contribution_margin` of those two tables | one status row each: `not estimable: contribution \
 margin needs cost data the source did not deliver (cost basis: ...)` |
 | `roi_by_segment`, `roi_by_channel`, `roi_by_rep` | deals and win rates; every CM, selling-hour and \
 selling-cost column NULL, `status` as above |
@@ -809,7 +912,8 @@ selling-cost column NULL, `status` as above |
 unknown) |
 | `strategy_alignment`, `effort_reallocation` | status rows (no selling hours: effort shares not \
 computable) |
-| `rep_ramp` | one status row when every rep has the same hire date (an export without hire dates) |
+| `rep_ramp` | one `not estimable` row when every rep has the same hire date (an export without hire \
+dates) |
 
 ## Adding an analytics table
 

@@ -1,8 +1,13 @@
-"""Running one registered analysis: its inputs read on first use, its function, its tables written.
+"""Running one registered analysis: its inputs read on first use, its preconditions checked, its
+function, its tables written.
 
-Every analysis is wired the same way: ``Analysis.compute(AnalysisInputs)`` returns its tables, and
-``run_analysis`` writes them with the registry's schema. The warehouse is opened only for each read
-and for the final write (DuckDB has one writer at a time), never while the analysis computes.
+Every analysis is wired the same way: ``run_analysis`` checks the preconditions the registry declares
+on the closed deals and reps of the marts, then ``Analysis.compute(AnalysisInputs)`` returns its
+tables, and they are written with the registry's schema. A table whose preconditions are unmet holds
+status rows ``not estimable: <finding> (needs <requirement>)``; an analysis that raises writes
+``failed: <exception type>: <message>`` rows in all its tables and logs the traceback, so one failing
+analysis never keeps the others or the publishing from running. The warehouse is opened only for each
+read and for the final write (DuckDB has one writer at a time), never while the analysis computes.
 
     connect = functools.partial(duckdb.connect, "warehouse.duckdb")  # returns a context manager
     run = run_analysis(registry.analysis("rep_variance"), connect, "causal.yml", "strategy.yml")
@@ -10,8 +15,10 @@ and for the final write (DuckDB has one writer at a time), never while the analy
 
 from __future__ import annotations
 
+import logging
 import resource
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,8 +31,11 @@ import pandas as pd
 from salesalign.analytics.alignment import Strategy, load_strategy
 from salesalign.analytics.config import CausalConfig, load_config, read_deals
 from salesalign.analytics.decision_data import MART_TABLES, DecisionInputs, read_decision_inputs
+from salesalign.analytics.preconditions import failed, not_estimable, table_status
 from salesalign.analytics.registry import CAUSAL_MARTS, SCHEMA, Analysis
 from salesalign.analytics.warehouse import write_table
+
+log = logging.getLogger(__name__)
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -40,7 +50,11 @@ class AnalysisInputs:
     """
 
     def __init__(
-        self, analysis: Analysis, connect: Connect, causal_yml: str | Path, strategy_yml: str | Path
+        self,
+        analysis: Analysis,
+        connect: Connect,
+        causal_yml: str | Path | None,
+        strategy_yml: str | Path | None,
     ):
         self.analysis = analysis
         self.missing: list[str] = []
@@ -125,34 +139,89 @@ class AnalysisRun:
     """What one run of an analysis wrote, and what the asset reports about it."""
 
     analysis: Analysis
-    tables: dict[str, pd.DataFrame]  # as computed, by table name
+    tables: dict[str, pd.DataFrame]  # as written, by table name
     missing: list[str]
     deals: int  # closed deals in marts.fct_deal_margin
     period: tuple[str | None, str | None]  # their first and last close date
     seconds: float
     peak_rss_mb: float
+    # by table: "ok", or the `not estimable: ...` / `failed: ...` status its rows hold instead of numbers
+    statuses: dict[str, str]
+    error: str | None = None  # the traceback when the analysis raised
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 def run_analysis(
-    analysis: Analysis, connect: Connect, causal_yml: str | Path, strategy_yml: str | Path
+    analysis: Analysis, connect: Connect, causal_yml: str | Path | None, strategy_yml: str | Path | None
 ) -> AnalysisRun:
-    """Compute an analysis and replace its tables in the warehouse (one connection for the writes)."""
+    """Check the analysis' preconditions, compute it and replace its tables in the warehouse (one
+    connection for the writes). Unmet preconditions and exceptions become status rows (module
+    docstring); only a failure to write the tables themselves raises."""
     started = time.perf_counter()
     inputs = AnalysisInputs(analysis, connect, causal_yml, strategy_yml)
-    tables = analysis.compute(inputs)
-    with connect() as con:
-        for t in analysis.tables:
-            write_table(con, t, tables[t.name])
-        deals, period = _closed_deals(con)
+    error = None
+    try:
+        tables = _compute(analysis, inputs)
+        written = _write(analysis, connect, tables)
+    except Exception as exc:  # isolation: the status says failed, the log has the traceback
+        error = traceback.format_exc()
+        log.error("analysis %s failed:\n%s", analysis.name, error)
+        tables = analysis.status_tables(failed(exc), inputs, _period_of(inputs))
+        written = _write(analysis, connect, tables)
     return AnalysisRun(
         analysis,
         tables,
         inputs.missing,
-        deals,
-        period,
+        *written,
         time.perf_counter() - started,
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        {name: table_status(frame) for name, frame in tables.items()},
+        error,
     )
+
+
+def _compute(analysis: Analysis, inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
+    """The analysis' tables: preconditions first, then the compute for the tables they allow (an
+    analysis whose every table is gated is not computed at all)."""
+    deals = inputs.deals
+    if deals is None or deals.empty:
+        missing = inputs.decision.missing
+        reason = (
+            f"marts not available: {missing[0]}"
+            if deals is None
+            else "no closed deals in marts.fct_deal_margin"
+        )
+        return analysis.status_tables(not_estimable(reason), inputs)
+    unmet = analysis.unmet(deals, inputs.reps)
+    period = _period_of(inputs)
+    tables = analysis.compute(inputs) if len(unmet) < len(analysis.tables) else {}
+    for name, status in unmet.items():
+        tables[name] = analysis.status_tables(status, inputs, period)[name]
+    return tables
+
+
+def _period_of(inputs: AnalysisInputs) -> dict:
+    """period_start/period_end of the closed deals (for status rows), nothing when they cannot be read."""
+    try:
+        deals = inputs.deals
+    except Exception:
+        return {}
+    if deals is None or deals.empty:
+        return {}
+    return {
+        "period_start": str(deals.close_date.min().date()),
+        "period_end": str(deals.close_date.max().date()),
+    }
+
+
+def _write(analysis: Analysis, connect: Connect, tables: dict[str, pd.DataFrame]):
+    with connect() as con:
+        for t in analysis.tables:
+            write_table(con, t, tables[t.name])
+        return _closed_deals(con)
 
 
 def _closed_deals(con) -> tuple[int, tuple[str | None, str | None]]:

@@ -15,6 +15,12 @@ amount, close quarter) and the rep's experience (tenure, first-year ramp: the ra
 
 Rep effects are shrunken (BLUP / conditional modes) with conditional intervals (normal, ignoring the
 uncertainty of the fixed effects: slightly too narrow for reps with few deals).
+
+Separation: a stratum of the mix (a segment, product, lead source, close quarter or the first-year
+indicator) in which every deal was won, or every deal lost, has no finite logit coefficient and
+makes the IRLS system singular. Its deals carry no information on the rep effect given the stratum,
+so they are left out of the win model (as conditional logit and fixest do), and ``notes`` says which
+strata and how many deals. Any other singular step is solved with a small ridge penalty, also noted.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import scipy.stats
 import statsmodels.api as sm
 from scipy.special import expit
 from statsmodels.regression.mixed_linear_model import MixedLMParams
+from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
 
 from salesalign.analytics.blas import single_threaded
 from salesalign.analytics.decision_data import (
@@ -41,7 +48,7 @@ from salesalign.analytics.decision_data import (
 )
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.estimators import independent_columns
-from salesalign.analytics.registry import columns
+from salesalign.analytics.registry import columns, table
 
 if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
@@ -59,6 +66,9 @@ Z95 = scipy.stats.norm.ppf(0.975)
 CHI2_95 = scipy.stats.chi2.ppf(0.95, 1)
 LATENT_RESIDUAL = math.pi**2 / 3
 BOUNDARY_RATIO = 1e-6  # variance ratio below this = at the boundary (0)
+
+
+RIDGE = 1e-6  # relative ridge for a singular IRLS step (times the mean diagonal of the system)
 
 
 @dataclass
@@ -80,6 +90,7 @@ class RandomInterceptFit:
     n_deals: int
     beta: np.ndarray | None = None  # fixed effects (columns of X)
     cov_beta: np.ndarray | None = None  # their covariance (model-based)
+    penalised: bool = False  # a singular step was solved with the ridge penalty
 
 
 # ------------------------------------------------------------------ design
@@ -88,6 +99,43 @@ def mix_design(deals: pd.DataFrame) -> np.ndarray:
     d = design_matrix(add_mix_columns(deals), MIX)
     keep = independent_columns(d.X)
     return d.X[:, np.sort(keep)]
+
+
+def separated_strata(
+    deals: pd.DataFrame, y: np.ndarray, mix: dict[str, str], min_level_count: int = 10
+) -> tuple[np.ndarray, list[str]]:
+    """Rows to keep and the strata left out: levels of the categorical and binary mix variables in
+    which ``y`` is constant (every deal won, or every deal lost), repeated until none is left.
+
+    Levels are pooled as `design_matrix` pools them (rare levels into ``other``), so a stratum is what
+    the model would estimate a coefficient for."""
+    d = add_mix_columns(deals)
+    keep = np.ones(len(d), bool)
+    dropped: list[str] = []
+    while True:
+        found = False
+        for name, kind in mix.items():
+            if kind == "numeric":
+                continue
+            v = d[name].astype("string").fillna("unknown").astype(str).to_numpy()
+            levels, counts = np.unique(v[keep], return_counts=True)
+            rare = levels[counts < min_level_count] if kind == "categorical" else levels[:0]
+            pooled = np.where(np.isin(v, rare), "other", v)
+            if len(np.unique(pooled[keep])) < 2:
+                continue  # one level: no coefficient (dropped as collinear with the intercept)
+            for level in np.unique(pooled[keep]):
+                rows = keep & (pooled == level)
+                outcome = y[rows]
+                if outcome.min() == outcome.max():
+                    dropped.append(
+                        f"{name}={level} ({int(rows.sum()):,} deals, all {'won' if outcome[0] else 'lost'})"
+                    )
+                    keep &= ~rows
+                    found = True
+            if found:
+                break
+        if not found or not keep.any():
+            return keep, dropped
 
 
 # ------------------------------------------------------------------ linear random intercept
@@ -193,6 +241,7 @@ class _LaplaceMode:
     loglik: float  # Laplace approximation of the marginal log-likelihood
     w_sum: np.ndarray  # per-rep sum of p(1-p) at the mode
     cov_beta: np.ndarray  # inverse of the Schur complement: covariance of beta with u integrated out
+    penalised: bool = False  # a singular step was solved with the ridge penalty
 
 
 class _CodedDesign:
@@ -268,6 +317,7 @@ class _CodedDesign:
 def _laplace_mode(y, design: _CodedDesign, sigma, start=None, iters: int = 30) -> _LaplaceMode:
     """Joint mode of (beta, u) for a given sigma (penalised IRLS via the Schur complement)."""
     p, k, codes = design.p, design.k, design.rep
+    penalised = False
     beta = np.zeros(p) if start is None else start.beta.copy()
     u = np.zeros(k) if start is None else start.u.copy()
     s2 = sigma**2
@@ -281,7 +331,12 @@ def _laplace_mode(y, design: _CodedDesign, sigma, start=None, iters: int = 30) -
         A, B = design.cross(w)  # B: k x p, per-rep sums of w x
         D = np.bincount(codes, w, minlength=k) + 1 / s2
         S = A - B.T @ (B / D[:, None])
-        d_beta = np.linalg.solve(S, s_b - B.T @ (s_u / D))
+        rhs = s_b - B.T @ (s_u / D)
+        try:
+            d_beta = np.linalg.solve(S, rhs)
+        except np.linalg.LinAlgError:  # quasi-separation left a direction without curvature
+            penalised = True
+            d_beta = np.linalg.solve(S + _ridge(S), rhs)
         d_u = (s_u - B @ d_beta) / D
         beta += d_beta
         u += d_u
@@ -292,7 +347,17 @@ def _laplace_mode(y, design: _CodedDesign, sigma, start=None, iters: int = 30) -
     w_sum = np.bincount(codes, mu * (1 - mu), minlength=k)
     ll = float(np.sum(y * eta - np.logaddexp(0, eta)))
     laplace = ll - float(np.sum(u**2)) / (2 * s2) - 0.5 * float(np.sum(np.log1p(s2 * w_sum)))
-    return _LaplaceMode(beta, u, laplace, w_sum, np.linalg.inv(S))
+    try:
+        cov = np.linalg.inv(S)
+    except np.linalg.LinAlgError:
+        penalised = True
+        cov = np.linalg.inv(S + _ridge(S))
+    return _LaplaceMode(beta, u, laplace, w_sum, cov, penalised)
+
+
+def _ridge(S: np.ndarray) -> np.ndarray:
+    """The ridge penalty for a singular system: RIDGE x its mean diagonal, on the diagonal."""
+    return RIDGE * max(float(np.mean(np.abs(np.diag(S)))), 1e-12) * np.eye(len(S))
 
 
 def fit_logistic(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str = "win") -> RandomInterceptFit:
@@ -317,8 +382,14 @@ def fit_logistic(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str = "w
     ls_hat = float(opt.x)
     boundary = ls_hat < lo + 0.05 or mode(lo).loglik >= mode(ls_hat).loglik - 1e-9
     if boundary:
-        glm = sm.GLM(y, X, family=sm.families.Binomial()).fit()
-        beta, cov_beta = np.asarray(glm.params), np.asarray(glm.cov_params())
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", category=PerfectSeparationWarning)
+                glm = sm.GLM(y, X, family=sm.families.Binomial()).fit()
+            beta, cov_beta = np.asarray(glm.params), np.asarray(glm.cov_params())
+        except (np.linalg.LinAlgError, PerfectSeparationWarning, PerfectSeparationError):
+            # the mode at the smallest rep variance is the GLM, penalised where it had to be
+            beta, cov_beta = mode(lo).beta, mode(lo).cov_beta
         fixed = X @ beta
         s2, effects, se = 0.0, np.zeros(k), np.zeros(k)
         s_lo, s_hi = _profile_interval(lambda s: mode(s).loglik, lo, lo, hi, xtol=1e-3)
@@ -349,6 +420,7 @@ def fit_logistic(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str = "w
         len(y),
         beta,
         cov_beta,
+        any(m.penalised for m in cache.values()),
     )
 
 
@@ -367,27 +439,45 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
     period = period_columns(deals)
     if deals is None or deals.empty:
         return status_frames("no closed deals")
-    X = mix_design(deals)
-    fits = [fit_logistic(deals.is_won.to_numpy(float), X, deals.rep_id, "win")]
     perf_rows, summary_rows = [], []
-    if has_margin(deals):
-        fits.append(
-            fit_linear(deals.contribution_margin.to_numpy(float), X, deals.rep_id, "contribution_margin")
+    fits = []
+    won = deals.is_won.to_numpy(float)
+    keep, dropped = separated_strata(deals, won, MIX)
+    win_deals = deals[keep]
+    notes = (
+        f"left out of the win model: {int((~keep).sum()):,} deals of {len(dropped)} strata where every deal "
+        f"was won or every deal lost (no finite coefficient): {'; '.join(dropped)}"
+        if dropped
+        else None
+    )
+    remaining = win_deals.is_won.to_numpy(float)
+    if len(win_deals) and 0 < remaining.sum() < len(win_deals) and win_deals.rep_id.nunique() > 1:
+        win_fit = fit_logistic(remaining, mix_design(win_deals), win_deals.rep_id, "win")
+        fits.append((win_fit, win_deals, notes))
+    else:
+        reason = (
+            "not estimable: every stratum of the deal mix is all won or all lost, so nothing is left to "
+            f"compare reps on ({notes})"
         )
+        perf_rows.append(pd.DataFrame([{"outcome": "win", "status": reason, **period}]))
+        summary_rows.append({"outcome": "win", "status": reason, **period})
+    if has_margin(deals):
+        X = mix_design(deals)
+        fit = fit_linear(deals.contribution_margin.to_numpy(float), X, deals.rep_id, "contribution_margin")
+        fits.append((fit, deals, None))
     else:
         # the source has no cost data: the margin model is a status row, not a model of zeros
         reason = no_margin_reason(deals)
         perf_rows.append(pd.DataFrame([{"outcome": "contribution_margin", "status": reason, **period}]))
         summary_rows.append({"outcome": "contribution_margin", "status": reason, **period})
-    for fit in fits:
-        y = (
-            deals.is_won.to_numpy(float)
-            if fit.outcome == "win"
-            else deals.contribution_margin.to_numpy(float)
-        )
+    for fit, frame, notes in fits:
+        if fit.penalised:
+            ridge = f"a singular IRLS step was solved with a ridge penalty ({RIDGE:g})"
+            notes = f"{notes}; {ridge}" if notes else ridge
+        y = (frame.is_won if fit.outcome == "win" else frame.contribution_margin).to_numpy(float)
         g = pd.DataFrame(
             {
-                "rep_id": deals.rep_id.to_numpy(),
+                "rep_id": frame.rep_id.to_numpy(),
                 "y": y,
                 "expected": expit(fit.fixed_prediction) if fit.outcome == "win" else fit.fixed_prediction,
             }
@@ -416,7 +506,12 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
             eligible, "ok", f"fewer than {min_deals_per_rep} closed deals: not ranked"
         )
         per_rep = per_rep.assign(
-            outcome=fit.outcome, scale=fit.scale, boundary=fit.boundary, model=fit.model, **period
+            outcome=fit.outcome,
+            scale=fit.scale,
+            boundary=fit.boundary,
+            model=fit.model,
+            notes=notes,
+            **period,
         )
         perf_rows.append(per_rep)
         raw_top, raw_bottom, raw_ratio = _quartile_ratio(per_rep.raw_mean[eligible])
@@ -449,6 +544,7 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
                 "status": "ok"
                 if not fit.boundary
                 else "rep variance at the boundary (0): refitted without the random effect",
+                "notes": notes,
             }
         )
     order = {"win": 0, "contribution_margin": 1}
@@ -463,16 +559,8 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
 
 
 def status_frames(reason: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Empty rep tables carrying only a status row that says why."""
-    perf = pd.DataFrame(
-        [{"outcome": o, "status": reason} for o in ("win", "contribution_margin")],
-        columns=columns("rep_performance"),
-    )
-    summ = pd.DataFrame(
-        [{"outcome": o, "status": reason} for o in ("win", "contribution_margin")],
-        columns=columns("rep_variance_summary"),
-    )
-    return perf, summ
+    """Empty rep tables carrying only a status row per outcome that says why."""
+    return table("rep_performance").status_frame(reason), table("rep_variance_summary").status_frame(reason)
 
 
 def compute(inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:

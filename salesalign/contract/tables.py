@@ -496,6 +496,23 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
+# Custom attributes: extra source columns a mapping profile keeps (`attributes:` of a profile table),
+# one row per record and attribute, keyed by the record's id. A side table, not one of TABLES: only
+# profile sources deliver it, each landing replaces that source's snapshot of the entity's attributes,
+# and causal.yml names its attributes as segment dimensions or confounders.
+ATTRIBUTES = Table(
+    "attributes",
+    "crm",
+    "Custom attributes of contract records that the contract has no column for (e.g. competitor type).",
+    (
+        _key("entity", "The contract table of the record (opportunities, accounts, ...)."),
+        _key("entity_id", "The record's key in that table."),
+        _key("name", "Attribute name, as the profile declares it (lower-case snake case)."),
+        _c("value", "VARCHAR", "The value, as text."),
+    ),
+    ("entity", "entity_id", "name"),
+)
+
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES_BY_NAME)
 DOMAINS = {"crm": "CRM", "finance": "Finance"}  # dbt source name -> what its tables hold

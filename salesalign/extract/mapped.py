@@ -4,6 +4,9 @@ The export folder is read as is; the mapped, contract-shaped tables are staged a
 `$SALESALIGN_HOME/staging_drops/<profile>-<hash of the folder path>/` and handed to the landing
 like any file drop. Staging is redone only when the profile or an input file changed (size and
 modification time), and its bytes are deterministic, so landing the same export twice adds nothing.
+An export without the opportunities file its profile names fails at once (`ProfileError`). `prepare`
+reports per table the rows read, filtered and mapped; custom attributes are staged beside their table
+(`attribute_batches`, landed into raw.attributes by `attributes.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class MappedFileSource:
     staging_root: Path
     name: str = ""
     _staged: dict[str, profiles.MappedTable] | None = field(default=None, init=False, repr=False)
+    _counts: dict[str, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.name = self.name or f"files+{self.profile.name}:{self.path}"
@@ -60,15 +64,18 @@ class MappedFileSource:
             if known.get("fingerprint") == fingerprint:
                 self._staged = {
                     k: profiles.MappedTable(
-                        v["table"], self.staging_dir / v["file"], v["rows"], tuple(v["inputs"])
+                        v["table"],
+                        self.staging_dir / v["file"],
+                        v["rows"],
+                        tuple(v["inputs"]),
+                        self.staging_dir / v["attributes"] if v.get("attributes") else None,
                     )
                     for k, v in known["tables"].items()
                 }
+                self._counts = {k: v["counts"] for k, v in known["tables"].items() if v.get("counts")}
                 return self._staged
-        try:
-            staged = profiles.materialise(self.path, self.profile, self.staging_dir)
-        except profiles.ProfileError as exc:
-            raise SourceError(str(exc)) from exc
+        staged = profiles.materialise(self.path, self.profile, self.staging_dir, require_core=True)
+        self._counts = {k: profiles.counts(m.report) for k, m in staged.items() if m.report}
         path = profiles.write_manifest(self.staging_dir, self.profile, self.path, staged)
         manifest = json.loads(path.read_text())
         manifest["fingerprint"] = fingerprint
@@ -83,9 +90,23 @@ class MappedFileSource:
             "profile": self.profile.name,
             "staged_in": str(self.staging_dir),
             "rows_mapped": {k: m.rows for k, m in staged.items()},
+            # per table: rows read from the export, filtered out by the profile, mapped
+            "rows": dict(self._counts),
+            "attributes": {k: list(self._attribute_names(k)) for k, m in staged.items() if m.attributes},
             "tables_missing": [t for t in contract.TABLE_NAMES if not self.batches(t)],
             "assumptions": self.profile.assumptions(),
         }
+
+    def _attribute_names(self, key: str) -> tuple[str, ...]:
+        return tuple(f.name for f in self.profile.tables[key].attributes)
+
+    def attribute_batches(self, table: str) -> list[Batch]:
+        """The custom attributes staged for contract table `table` (`contract.tables.ATTRIBUTES` rows)."""
+        return [
+            Batch(table, m.attributes, "parquet")
+            for k, m in sorted(self._stage().items())
+            if m.table == table and m.attributes
+        ]
 
     def batches(self, table: str) -> list[Batch]:
         contract.table(table)

@@ -3,8 +3,10 @@
 Reads the `analytics.*` decision tables, draws each figure as inline SVG (`charts.py`) and writes
 `$SALESALIGN_HOME/reports/alignment-brief.html` atomically. Every number carries its 95% interval
 and the period it describes; a section whose table is missing or holds only status rows says so in
-one line instead of drawing a chart. Money is shown in the marts' own reporting currency (read from
-the marts, `currency.py`), with its symbol. Nothing on the page is fetched from the network.
+one line instead of drawing a chart. A coverage section lists every analysis of the registry with the
+status of each of its tables: which ran, and why the others could not (unmet preconditions, failures).
+Money is shown in the marts' own reporting currency (read from the marts, `currency.py`), with its
+symbol. Nothing on the page is fetched from the network.
 """
 
 from __future__ import annotations
@@ -22,23 +24,14 @@ import duckdb
 import jinja2
 import pandas as pd
 
+from salesalign.analytics import registry
+from salesalign.analytics.preconditions import table_status
 from salesalign.publish.charts import IntervalChart, Point, Row
 from salesalign.publish.currency import marts_currency, symbol
 
 TEMPLATES = Path(__file__).parent / "templates"
 BRIEF_PATH = Path("reports") / "alignment-brief.html"
-TABLES = (
-    "practice_effects",
-    "icp_segments",
-    "icp_validation",
-    "roi_by_segment",
-    "roi_by_practice",
-    "rep_performance",
-    "rep_variance_summary",
-    "strategy_alignment",
-    "practice_alignment",
-    "effort_reallocation",
-)
+TABLES = tuple(registry.TABLES)  # the sections read some; the coverage section reads every one
 
 
 @dataclass(frozen=True)
@@ -83,6 +76,12 @@ class Money:
 
 def pct(v: float | None, digits: int = 1) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{100 * v:.{digits}f}%"
+
+
+def pct_points(v: float | None, spec: str) -> str:
+    """A value already in percent, formatted with ``spec`` (e.g. `+.1f`): `+12.6%`, or 'n/a'."""
+    f = _f(v)
+    return "n/a" if f is None else f"{f:{spec}}%"
 
 
 def pp(v: float | None) -> str:
@@ -489,6 +488,7 @@ def alignment_section(tables: BriefTables) -> Section:
         note_width=400,
         legend=[("intended", "reference", "square"), ("actual (95% CI)", "uncertain", "interval")],
     ).svg()
+    grew = df[df.realised_cm_growth_pct.notna() & df.promised_cm_growth_pct.notna()]
     growth = IntervalChart(
         [
             Row(
@@ -504,15 +504,15 @@ def alignment_section(tables: BriefTables) -> Section:
                     ),
                 ],
                 note=f"promised {r.promised_cm_growth_pct:+.0f}%, realised {r.realised_cm_growth_pct:+.1f}% "
-                f"({r.realisation_pct:.0f}% of the promise)",
+                f"({pct_points(r.realisation_pct, '.0f')} of the promise)",
             )
-            for r in df.itertuples()
+            for r in grew.itertuples()  # a target without deals in both periods has no growth to draw
         ],
         "growth in contribution margin, recent period vs the one before",
         fmt=lambda v: f"{100 * v:+.0f}%",
         note_width=400,
         legend=[("promised", "reference", "square"), ("realised", "uncertain", "point")],
-    ).svg()
+    ).svg() if len(grew) else ""
     r0 = df.iloc[0]
     words = (
         "<p>Where the strategy says effort should go (strategy.yml) against where selling hours actually "
@@ -524,13 +524,16 @@ def alignment_section(tables: BriefTables) -> Section:
             f"{_ci(pct, r, 'actual_effort_share')}"
             f" of hours for an intended {pct(r.intended_effort_share, 0)}; returns "
             f"{_ci(money, r, 'cm_per_selling_hour')}"
-            f" per selling hour; delivered {r.realisation_pct:.0f}% of its promised contribution.</li>"
+            f" per selling hour; delivered {pct_points(r.realisation_pct, '.0f')} of its promised "
+            "contribution.</li>"
             for r in targets.itertuples()
         )
         + "".join(
-            f"<li><b>{_e(r.target)}</b>: contribution grew {r.realised_cm_growth_pct:+.1f}% against a "
+            f"<li><b>{_e(r.target)}</b>: contribution grew {pct_points(r.realised_cm_growth_pct, '+.1f')} "
+            "against a "
             "promised "
-            f"{r.promised_cm_growth_pct:+.0f}%: {r.realisation_pct:.0f}% of the promise delivered.</li>"
+            f"{pct_points(r.promised_cm_growth_pct, '+.0f')}: {pct_points(r.realisation_pct, '.0f')} of the "
+            "promise delivered.</li>"
             for r in df[df.allocation.isna()].itertuples()
         )
         + "</ul>"
@@ -608,6 +611,35 @@ SECTIONS = (
 )
 
 
+# --- coverage ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One analytics table in the coverage section: its analysis and its status."""
+
+    analysis: str  # the analysis' title
+    table: str
+    status: str  # "ok", or why the table holds no numbers
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def coverage(tables: BriefTables) -> list[Coverage]:
+    """Every table of the registry, in registry order, with the status of its rows."""
+    rows = []
+    for a in registry.ANALYSES:
+        for t in a.tables:
+            frame = tables.get(t.name)
+            status = (
+                "not in the warehouse yet (its asset has not run)" if frame is None else table_status(frame)
+            )
+            rows.append(Coverage(a.title, t.name, status))
+    return rows
+
+
 # --- the page ------------------------------------------------------------------------------------
 
 
@@ -640,10 +672,14 @@ def build_sections(tables: BriefTables) -> list[Section]:
 
 
 def render(
-    sections: list[Section], currency: str | None, run_id: str = "", generated_at: datetime | None = None
+    sections: list[Section],
+    currency: str | None,
+    run_id: str = "",
+    generated_at: datetime | None = None,
+    covered: list[Coverage] | None = None,
 ) -> str:
     """The brief as one HTML document (styles and charts inline); `currency` is the marts' (None
-    before they are built)."""
+    before they are built); `covered` fills the coverage section (none without it)."""
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False, undefined=jinja2.StrictUndefined
     ).get_template("alignment-brief.html.j2")
@@ -653,6 +689,8 @@ def render(
         symbol=symbol(currency).strip() if currency else "",
         run_id=run_id,
         generated_at=(generated_at or datetime.now(UTC)).strftime("%d %b %Y %H:%M UTC"),
+        coverage=covered or [],
+        coverage_ran=sum(c.ok for c in covered or []),
     )
 
 
@@ -668,13 +706,15 @@ def section_markdown(section: Section) -> str:
 class Brief:
     path: Path
     sections: list[Section]
+    coverage: list[Coverage]
 
 
 def write_brief(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> Brief:
     """Render the brief from the warehouse and replace `$home/reports/alignment-brief.html` atomically."""
     tables = read_tables(con)
     sections = build_sections(tables)
-    html = render(sections, tables.currency, run_id)
+    covered = coverage(tables)
+    html = render(sections, tables.currency, run_id, covered=covered)
     target = home / BRIEF_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{run_id}.tmp")
@@ -683,4 +723,4 @@ def write_brief(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> Brie
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no partial file behind
-    return Brief(target, sections)
+    return Brief(target, sections, covered)

@@ -147,9 +147,9 @@ def test_maven_status_rows_for_what_cannot_be_computed(maven_run):
         home, "SELECT count(*) FROM analytics.practice_effects WHERE estimate IS NOT NULL"
     ) == [(0,)]
     statuses = fetchall(home, "SELECT DISTINCT status FROM analytics.practice_effects")
-    assert len(statuses) == 1 and "delivered no activities" in statuses[0][0]
+    assert len(statuses) == 1 and "no causal assumptions declared for this source" in statuses[0][0]
     # contribution-margin models and cost-based ROI: status rows naming the cost basis
-    no_cost = "not computable: contribution margin needs cost data the source did not deliver"
+    no_cost = "not estimable: contribution margin needs cost data the source did not deliver"
     for table, where in (
         ("rep_variance_summary", "outcome = 'contribution_margin'"),
         ("rep_performance", "outcome = 'contribution_margin'"),
@@ -169,7 +169,9 @@ def test_maven_status_rows_for_what_cannot_be_computed(maven_run):
         assert fetchall(home, f"SELECT count(*) FROM analytics.{table} WHERE status = 'ok'") == [(0,)]
         assert fetchall(home, f"SELECT count(*) FROM analytics.{table} WHERE status IS NULL") == [(0,)]
     assert fetchall(
-        home, "SELECT count(*), min(status LIKE 'no selling activities%') FROM analytics.strategy_alignment"
+        home,
+        "SELECT count(*), min(status LIKE 'not estimable: no selling activities%') "
+        "FROM analytics.strategy_alignment",
     )[0][1]
     # no hire dates in the export: the ramp is a status row, not a ramp of an assumed date
     ramp = fetchall(home, "SELECT kind, status FROM analytics.rep_ramp")

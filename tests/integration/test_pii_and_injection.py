@@ -83,7 +83,9 @@ def run(tmp_path_factory):
     home = tmp_path_factory.mktemp("pii-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESALIGN_", "DAGSTER_"))}
     proc = subprocess.run(
-        [str(SALESALIGN), "run", "--source", "files", "--path", str(drop), "--home", str(home)],
+        # the demo company's data as a file drop: its strategy and causal assumptions are given
+        [str(SALESALIGN), "run", "--source", "files", "--path", str(drop), "--home", str(home),
+         "--strategy", str(REPO / "strategy.yml"), "--causal", str(REPO / "causal.yml")],
         cwd=REPO,
         env={**env, "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
         capture_output=True,

@@ -219,12 +219,12 @@ def test_bookings_only_source_computes_wins_and_revenue_icp_and_says_what_it_can
     win, cm = summary.iloc[0], summary.iloc[1]
     assert win.status in ("ok", "rep variance at the boundary (0): refitted without the random effect")
     assert win.n_deals == len(deals) and 0 <= win.icc <= 1
-    assert cm.status.startswith("not computable") and "bookings only" in cm.status and pd.isna(cm.icc)
+    assert cm.status.startswith("not estimable") and "bookings only" in cm.status and pd.isna(cm.icc)
     assert (perf[perf.outcome == "win"].rep_id.notna()).sum() == 10
     assert perf[perf.outcome == "contribution_margin"].rep_id.isna().all()
 
     for table in (roi.roi_by_segment(deals), roi.roi_by_channel(deals), roi.roi_by_rep(deals, perf)):
-        assert table.status.str.startswith("not computable").all()
+        assert table.status.str.startswith("not estimable").all()
         assert table.win_rate.notna().all() and table.n_deals.sum() == len(deals)
         assert table.contribution_margin.isna().all() and table.cm_per_selling_hour.isna().all()
 

@@ -78,7 +78,8 @@ def test_an_empty_environment_gives_the_documented_defaults(tmp_path, monkeypatc
     assert Settings.from_env(dict.fromkeys(variables().values(), "")) == defaults  # empty is unset
     assert (defaults.source, defaults.demo_scale, defaults.demo_seed) == ("demo", "default", 42)
     assert (defaults.reporting_currency, defaults.partitions_start) == ("USD", "2023-01-01")
-    assert (defaults.causal_yml, defaults.strategy_yml) == (REPO / "causal.yml", REPO / "strategy.yml")
+    assert (defaults.causal_yml, defaults.strategy_yml) == (None, None)  # the source decides
+    assert defaults.analysis_files() == (REPO / "causal.yml", REPO / "strategy.yml")  # the demo's
     assert defaults.source_path is defaults.profile is defaults.api_url is None
     assert defaults.finance_db_profile is defaults.drop_watch_dir is None
 

@@ -326,3 +326,145 @@ def test_watermark_never_passes_records_changed_during_the_extraction():
         "a", "2024-01-01T10:00:00Z"
     )
     assert mark.pages == 2
+
+
+# ------------------------------------------------------------------ the language for flat exports
+
+FLAT = Path(__file__).resolve().parents[1] / "data" / "flat_export"
+
+
+def _flat(tmp_path) -> dict[str, profiles.MappedTable]:
+    return profiles.materialise(FLAT, profiles.load_profile(FLAT / "profile.yml"), tmp_path / "out")
+
+
+def test_group_by_derives_accounts_from_a_flat_file_with_per_column_aggregation(tmp_path):
+    accounts = _flat(tmp_path)["accounts"]
+    assert accounts.rows == 5 and accounts.report.kind == "derived"
+    assert (accounts.report.read, accounts.report.kept) == (11, 10)  # the test record is filtered out
+    assert _rows(
+        accounts.path,
+        "SELECT account_id, account_name, region, employee_count, created_at, updated_at FROM t ORDER BY 1",
+    ) == [
+        # Acme: size code 3 on two deals, 4 on the latest (max -> 5000); first created, last closed
+        ("Acme", "Acme", "northwest", 5000, datetime(2023, 1, 5), datetime(2023, 8, 15)),
+        ("Bolt", "Bolt", "pacific", 50, datetime(2023, 2, 10), datetime(2023, 4, 15)),
+        ("Cobalt", "Cobalt", "mid-atlantic", 20000, datetime(2023, 3, 15), datetime(2023, 7, 1)),
+        ("Delta", "Delta", "southwest", 500, datetime(2023, 4, 10), datetime(2023, 5, 30)),
+        ("Echo", "Echo", "unknown", None, datetime(2023, 6, 15), datetime(2023, 7, 10)),  # the default
+    ]
+    assert accounts.report.defaults == {"region": 1}
+
+
+def test_scratch_fields_feed_later_fields_and_are_not_landed(tmp_path):
+    opps = _flat(tmp_path)["opportunities"]
+    names = [f.name for f in pq.read_schema(opps.path)]
+    assert "won" not in names and "route" not in names
+    assert names == [c.name for c in profiles.contract.table("opportunities").columns]
+    assert _rows(opps.path, "SELECT stage, is_won, count(*) FROM t GROUP BY ALL ORDER BY 1") == [
+        ("closed_lost", False, 5),
+        ("closed_won", True, 5),
+    ]
+
+
+def test_lookup_default_static_tables_and_their_counts(tmp_path):
+    mapped = _flat(tmp_path)
+    opps = mapped["opportunities"]
+    # routes is a static table in the profile; `Other` is not in it: the lookup default is used once
+    assert _rows(opps.path, "SELECT opportunity_id, lead_source FROM t WHERE opportunity_id IN "
+                 "('O-1002', 'O-1005', 'O-1008') ORDER BY 1") == [
+        ("O-1002", "partner"), ("O-1005", "outbound"), ("O-1008", "inbound")
+    ]
+    assert opps.report.defaults == {"lead_source": 1}
+    assert (mapped["reps"].rows, mapped["products"].rows, mapped["fx_rates"].rows) == (1, 1, 365)
+    assert mapped["reps"].report.kind == mapped["fx_rates"].report.kind == "static"
+    assert _rows(mapped["reps"].path, "SELECT rep_id, rep_name, hire_date FROM t") == [
+        ("house", "(no rep in the export)", datetime(2023, 1, 1).date())
+    ]
+
+
+def test_attributes_are_kept_in_the_contract_side_table_shape(tmp_path):
+    opps = _flat(tmp_path)["opportunities"]
+    assert [f.name for f in pq.read_schema(opps.attributes)] == [
+        c.name for c in profiles.ATTRIBUTES.columns
+    ]
+    rows = _rows(opps.attributes, "SELECT * FROM t")
+    assert len(rows) == 30 and rows[:3] == [
+        ("opportunities", "O-1001", "competitor_type", "Known"),
+        ("opportunities", "O-1001", "deal_size", "4"),
+        ("opportunities", "O-1001", "days_in_stage", "76"),
+    ]
+    assert not any(r[1].startswith("T-") for r in rows)  # filtered rows keep no attributes
+
+
+def test_union_of_files_by_glob_with_hidden_file_and_row_columns(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "deals-2023.csv").write_text("id,ts\nA,2024-01-01\n")
+    (drop / "deals-2024.csv").write_text("ts,id,extra\n2024-02-01,B,x\n2024-02-02,C,y\n")
+    profile = _profile({"tables": {"products": {
+        "file": "deals-*.csv",
+        "fields": {"product_id": "id", "product_name": {"expr": "_file || ':' || _row"}, "updated_at": "ts"},
+    }}})
+    out = profiles.materialise(drop, profile, tmp_path / "out")["products"]
+    assert _rows(out.path, "SELECT product_id, product_name FROM t") == [
+        ("A", "deals-2023.csv:1"), ("B", "deals-2024.csv:1"), ("C", "deals-2024.csv:2")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # an unknown key, with the profile's line
+        (lambda d: d["tables"]["opportunities"]["fields"].update(amount={"colum": "x"}),
+         r"profile\.yml:\d+: tables\.opportunities\.fields\.amount: unknown key\(s\) \['colum'\]"),
+        # SQL that does not bind: the field and its line, DuckDB's reason
+        (lambda d: d["tables"]["opportunities"]["fields"].update(amount={"expr": "nosuch(1)"}),
+         r"profile\.yml:\d+: tables\.opportunities\.fields\.amount: bad SQL: .*nosuch"),
+        (lambda d: d["tables"]["opportunities"].update(filter="Regio = 'x'"),
+         r"tables\.opportunities\.filter: bad SQL: .*Regio"),
+        # a required contract column not mapped
+        (lambda d: d["tables"]["accounts"]["fields"].pop("created_at"),
+         r"profile\.yml:\d+: tables\.accounts: required contract column\(s\) not mapped: created_at"),
+        # the file of the required core is missing
+        (lambda d: d["tables"]["opportunities"].update(file="deals"),
+         r"tables\.opportunities: the export in .* has no file for opportunities \(looked for 'deals'"),
+        # a grouped table's field without an aggregation
+        (lambda d: d["tables"]["accounts"]["fields"]["region"].pop("agg"),
+         r"tables\.accounts\.fields\.region: in a group_by table every column or expr field"),
+    ],
+)
+def test_malformed_profiles_fail_at_once_naming_file_and_line(tmp_path, edit, message):
+    doc = yaml.safe_load((FLAT / "profile.yml").read_text())
+    edit(doc)
+    path = tmp_path / "profile.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(profiles.ProfileError, match=message) as err:
+        profiles.materialise(FLAT, profiles.load_profile(path), tmp_path / "out", require_core=True)
+    assert isinstance(err.value, SourceError)  # not transient: the landing does not retry it
+
+
+def test_a_value_that_does_not_match_its_format_names_file_row_and_column(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "p.csv").write_text("id,ts\nA,2024-01-01\nB,31/12/2024\n")
+    profile = _profile({"tables": {"products": {
+        "file": "p", "fields": {"product_id": "id", "updated_at": {"column": "ts", "format": "%Y-%m-%d"}},
+    }}})
+    with pytest.raises(profiles.ProfileError,
+                       match=r"p.csv row 2 \(header is row 0\), column ts: value 31/12/2024 does not match"):
+        profiles.materialise(drop, profile, tmp_path / "out")
+
+
+def test_a_scratch_window_function_and_filter_keep_the_latest_version_instead_of_qualify(tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "p.csv").write_text("id,name,ts\nA,old,2024-01-01\nA,new,2024-02-01\nB,only,2024-01-05\n")
+    profile = _profile({"tables": {"products": {
+        "file": "p",
+        "scratch": {"latest": {"expr": "row_number() OVER (PARTITION BY id ORDER BY ts DESC) = 1"}},
+        "filter": "latest",
+        "fields": {"product_id": "id", "product_name": "name", "updated_at": "ts"},
+    }}})
+    out = profiles.materialise(drop, profile, tmp_path / "out")["products"]
+    assert (out.report.read, out.report.filtered, out.rows) == (3, 1, 2)
+    assert _rows(out.path, "SELECT product_id, product_name FROM t") == [("A", "new"), ("B", "only")]
