@@ -42,7 +42,6 @@ RESULTS_DIR = REPO / "bench" / "results"
 STAGES = ("generate", "startup", "land", "quality", "dbt", "analytics", "publish", "teardown")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
-GB = 1024**3
 
 # The in-between size of the scaling curve (the demo presets stay as they are): ~4M activities.
 EXTRA_PRESETS = {

@@ -67,7 +67,6 @@ class Estimate:
     n_control: int
     method: str
     estimand: str
-    outcome_kind: str = "continuous"
     mean_treated: float = float("nan")  # mu1: E[Y(1) | target population]
     mean_control: float = float("nan")  # mu0: E[Y(0) | target population]
     log_rr_se: float = float("nan")  # SE of log(mu1 / mu0), for binary outcomes

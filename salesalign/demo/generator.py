@@ -250,7 +250,7 @@ def generate(scale: str, seed: int, out_dir: Path, fmt: str = "parquet") -> dict
     acc_ids = ids("ACC-", np.arange(w.preset.n_accounts), 7)
     _write_dimensions(w, sinks, rep_ids, acc_ids)
 
-    p_win, won = realised_win(w)
+    _, won = realised_win(w)
     routine_effort = np.zeros(n)
     routine_minutes = np.zeros(n)
     last_stage = np.zeros(n, np.int64)

@@ -88,7 +88,7 @@ WIN = {
     "tenure_min60_over_60": 0.3,  # x min(tenure_months, 60) / 60
     "sigma_rep": 0.5,
 }
-HIRING = {  # added to logit win while the owner is in the first RAMP_MONTHS months at deal creation
+HIRING = {  # added to logit win while the owner is in the first ramp_months months at deal creation
     "ramp_months": 12,
     "ramp_intercept": -0.8,
     "prior_industry_experience": 0.4,
@@ -203,10 +203,6 @@ def _lookup(table: dict, names: tuple[str, ...]) -> np.ndarray:
 
 def expit(x):
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def logit(p):
-    return np.log(p / (1.0 - p))
 
 
 @dataclass
