@@ -59,8 +59,8 @@ dev: install manifest
 lint: install
 	$(BIN)/ruff check salesalign orchestration bench tests
 
-# Write every file derived from a declaration (the raw contract, causal.yml, the analytics registry);
-# the tests fail when one is stale.
+# Write every file derived from a declaration (the raw contract, the quarantine ledger, the analytics
+# registry: GENERATORS in salesalign/generate.py); the tests fail when one is stale.
 generate: install
 	$(BIN)/salesalign generate
 
