@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# dagster-dbt needs the manifest before the Definitions can load (stack-notes).
+# dagster-dbt needs the manifest before the Definitions can load (docs/stack.md).
 manifest: $(MANIFEST)
 
 $(MANIFEST): $(STAMP) $(shell find dbt_project \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*' 2>/dev/null)
