@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# dagster-dbt needs the manifest before the Definitions can load (stack-notes).
+# dagster-dbt needs the manifest before the Definitions can load (docs/stack.md).
 manifest: $(MANIFEST)
 
 $(MANIFEST): $(STAMP) $(shell find dbt_project \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*' 2>/dev/null)
@@ -31,7 +31,8 @@ $(MANIFEST): $(STAMP) $(shell find dbt_project \( -name '*.sql' -o -name '*.yml'
 run: install manifest
 	$(BIN)/salesalign run --source demo --scale $(SCALE) --seed $(SEED)
 
-test: install manifest
+# Lint first: a style error fails within a minute or two, before the 20-minute suite.
+test: install manifest lint
 	$(BIN)/python -m pytest -m "not faults" $(PYTEST_ARGS)
 
 # The long fault-injection and rerun tests (SIGKILL in every phase, full disk, read-only home,
@@ -56,11 +57,14 @@ dev: install manifest
 	$(BIN)/python -m orchestration.operations $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-lint: install
+# ruff over the Python, sqlfluff over the dbt models and data tests (.sqlfluff: the rules and why). The dbt
+# templater compiles the project (against an in-memory DuckDB, never the warehouse): about a minute.
+lint: install manifest
 	$(BIN)/ruff check salesalign orchestration bench tests
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/data-tests --processes 2
 
-# Write every file derived from a declaration (the raw contract, causal.yml, the analytics registry);
-# the tests fail when one is stale.
+# Write every file derived from a declaration (the raw contract, the quarantine ledger, the analytics
+# registry: GENERATORS in salesalign/generate.py); the tests fail when one is stale.
 generate: install
 	$(BIN)/salesalign generate
 

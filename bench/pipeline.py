@@ -8,10 +8,11 @@ How it measures (honestly):
 * the pipeline stages are NOT driven one by one: the whole pipeline runs once via
   `salesalign run --source files --path <generated drop> --home <fresh temp home>` (in-process executor,
   one step at a time), and each step's start/end comes from the run's progress lines as they arrive.
-  Stages: land = source snapshot + raw landing steps, quality = GX check steps (raw and mart), dbt = the
-  `dbt build` step (models AND tests), analytics = analytics/decision assets, publish = publish assets;
-  startup = process start to first step (imports, dbt manifest check, Dagster definitions), teardown =
-  last step to process exit. generate runs first, separately (the demo generator into the drop).
+  Stages: land = source snapshot + raw landing steps, quality = the raw GX check steps and the quarantine
+  ledger, dbt = the `dbt build` step (models AND tests), analytics = the analyses of the registry,
+  publish = publish assets; startup = process start to first step (imports, dbt manifest check, Dagster
+  definitions), teardown = last step to process exit. generate runs first, separately (the demo
+  generator into the drop).
 * the limit: the models' SQL from `dbt compile` (compiled against an empty warehouse, so incremental
   models compile to their full-build SQL), in dependency order from manifest.json, as CREATE OR REPLACE
   VIEW/TABLE in one DuckDB connection on a copy of the run's warehouse; dbt tests' compiled SQL timed
@@ -42,7 +43,6 @@ RESULTS_DIR = REPO / "bench" / "results"
 STAGES = ("generate", "startup", "land", "quality", "dbt", "analytics", "publish", "teardown")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
-GB = 1024**3
 
 # The in-between size of the scaling curve (the demo presets stay as they are): ~4M activities.
 EXTRA_PRESETS = {

@@ -38,7 +38,7 @@ from salesalign.analytics.estimators import (
 )
 from salesalign.transform.dbt import run_dbt
 
-LALONDE_EXPERIMENTAL = 1794.34  # NSW treated - NSW controls, re78 (stack-notes)
+LALONDE_EXPERIMENTAL = 1794.34  # NSW treated - NSW controls, re78 (docs/stack.md)
 
 
 # ------------------------------------------------------------------ LaLonde

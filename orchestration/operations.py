@@ -7,7 +7,7 @@ at the end of that day), the quarantine ledger between it and dbt, and the incre
 staging tables they read). Everything else (the other dbt models, analytics, publish) is built once
 per run on all history.
 
-DuckDB has one writer per file (stack-notes): every step that opens `$SALESALIGN_HOME` (landing,
+DuckDB has one writer per file (docs/stack.md): every step that opens `$SALESALIGN_HOME` (landing,
 GX checks that quarantine, dbt, analytics, publish) runs in the pool `salesalign_warehouse`, whose
 limit is 1 in the Dagster instance (`dagster.yaml`, written by `ensure_instance`). Steps of two
 overlapping runs, or of a run and a check launched from the UI, therefore take turns instead of

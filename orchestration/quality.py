@@ -1,4 +1,4 @@
-"""Dagster asset checks that run the GX suites on every landed batch (dagster-ge does not support GX 1.x).
+"""Dagster asset checks that run the GX suites on every landed batch (dagster-ge lacks GX 1.x: docs/stack.md).
 
 One check, `great_expectations`, per raw table on its landing asset `raw/<table>` (the marts'
 invariants are dbt tests, run by `dbt build`). It validates the loads that the latest

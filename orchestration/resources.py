@@ -25,7 +25,7 @@ from salesalign.settings import (
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file under SALESALIGN_HOME. One writer at a time (stack-notes)."""
+    """The DuckDB warehouse file under SALESALIGN_HOME. One writer at a time (docs/stack.md)."""
 
     home: str
     reporting_currency: str = Settings.reporting_currency  # the currency the marts convert every amount to

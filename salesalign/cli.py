@@ -1,5 +1,5 @@
-"""The `salesalign` command: generate the demo company, run the pipeline, check a mapping profile, prepare
-dbt, print the contract."""
+"""The `salesalign` command: write the demo company, run the pipeline, check a mapping profile, prepare
+dbt, write generated files."""
 
 from __future__ import annotations
 
@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(func=_cmd_prepare)
 
     gen = sub.add_parser(
-        "generate", help="write the files derived from the contract, causal.yml and the analytics registry"
+        "generate", help="write every file derived from a declaration (GX suites, dbt sources and macros, "
+        "docs pages; salesalign/generate.py lists the generators)",
     )
     gen.add_argument("--check", action="store_true", help="only list stale files; exit 1 if any")
     gen.set_defaults(func=_cmd_generate)

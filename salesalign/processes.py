@@ -36,7 +36,7 @@ def end_children(grace_seconds: float = 10.0) -> None:
 
 def _is_resource_tracker(pid: int) -> bool:
     """Python's multiprocessing resource tracker ignores SIGTERM and exits by itself once we do: ending
-    it would cost the whole grace period on every run (it was 10 s of every run's teardown)."""
+    it would cost the whole grace period (10 s) on every run's teardown."""
     try:
         return b"multiprocessing.resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

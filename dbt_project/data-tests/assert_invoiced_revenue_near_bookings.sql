@@ -3,8 +3,9 @@
 {{ config(severity='warn') }}
 select invoiced, bookings, invoiced / bookings as invoiced_to_bookings
 from (
-    select cast(sum(invoiced_revenue) as {{ type_double() }}) as invoiced,
-           cast(sum(net_bookings) as {{ type_double() }}) as bookings
+    select
+        cast(sum(invoiced_revenue) as {{ type_double() }}) as invoiced,
+        cast(sum(net_bookings) as {{ type_double() }}) as bookings
     from {{ ref('fct_deal_margin') }}
 ) as totals
 where bookings <> 0 and (invoiced / bookings < 0.95 or invoiced / bookings > 1.05)

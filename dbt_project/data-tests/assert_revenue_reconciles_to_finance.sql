@@ -3,10 +3,14 @@
 -- of deals missing from the mart and documents without an FX rate). Returns the mismatches.
 {{ config(meta={'dagster': {'ref': {'name': 'fct_deal_margin'}}}) }}
 with finance_lines as (
-    select opportunity_id, amount_reporting as invoiced, cast(0 as decimal(18,2)) as credited, amount_reporting is null as missing_rate
+    select
+        opportunity_id,
+        amount_reporting as invoiced,
+        cast(0 as decimal(18, 2)) as credited,
+        amount_reporting is null as missing_rate
     from {{ ref('stg_finance__invoices') }}
     union all
-    select opportunity_id, cast(0 as decimal(18,2)), amount_reporting, amount_reporting is null
+    select opportunity_id, cast(0 as decimal(18, 2)), amount_reporting, amount_reporting is null
     from {{ ref('stg_finance__credit_notes') }}
 ),
 
@@ -23,7 +27,11 @@ finance_by_month as (
 ),
 
 mart_by_month as (
-    select close_month, sum(invoiced_revenue) as invoiced, sum(credits) as credited, sum(net_revenue) as net_revenue
+    select
+        close_month,
+        sum(invoiced_revenue) as invoiced,
+        sum(credits) as credited,
+        sum(net_revenue) as net_revenue
     from {{ ref('fct_deal_margin') }}
     group by 1
 ),
@@ -44,8 +52,9 @@ by_month as (
 with_total as (
     select * from by_month
     union all
-    select 'total', sum(finance_invoiced), sum(finance_credited), sum(missing_rates),
-           sum(mart_invoiced), sum(mart_credited), sum(mart_net_revenue)
+    select
+        'total', sum(finance_invoiced), sum(finance_credited), sum(missing_rates),
+        sum(mart_invoiced), sum(mart_credited), sum(mart_net_revenue)
     from by_month
 )
 

@@ -15,8 +15,9 @@ commissions as (
     group by opportunity_id
 )
 
-select d.opportunity_id, d.selling_cost, d.effort_cost, d.commissions,
-       effort.effort_cost_unrounded as source_effort_cost, commissions.commissions as source_commissions
+select
+    d.opportunity_id, d.selling_cost, d.effort_cost, d.commissions,
+    effort.effort_cost_unrounded as source_effort_cost, commissions.commissions as source_commissions
 from {{ ref('fct_deal_margin') }} as d
 left join effort on effort.opportunity_id = d.opportunity_id
 left join commissions on commissions.opportunity_id = d.opportunity_id

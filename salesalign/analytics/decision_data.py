@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-PRACTICES = ("discovery_workshop", "executive_sponsor_meeting", "proof_of_concept", "deep_discount_approval")
+from salesalign.contract import PRACTICE_ACTIVITY_TYPES
+
+PRACTICES = PRACTICE_ACTIVITY_TYPES
 MART_TABLES = ("fct_deal_margin", "dim_accounts", "dim_reps")
 
 DEALS_SQL = """

@@ -67,7 +67,6 @@ class Estimate:
     n_control: int
     method: str
     estimand: str
-    outcome_kind: str = "continuous"
     mean_treated: float = float("nan")  # mu1: E[Y(1) | target population]
     mean_control: float = float("nan")  # mu0: E[Y(0) | target population]
     log_rr_se: float = float("nan")  # SE of log(mu1 / mu0), for binary outcomes
@@ -361,7 +360,7 @@ def estimate_all(
             if binary and mu1 > 0 and mu0 > 0:
                 lrr = float(math.sqrt(((if1 / mu1 - if0 / mu0) ** 2).sum()) / n)
             out[(estimand, method)] = Estimate(
-                eff, se, ci, p, n1, n0, method, estimand, "binary" if binary else "continuous", mu1, mu0, lrr
+                eff, se, ci, p, n1, n0, method, estimand, mean_treated=mu1, mean_control=mu0, log_rr_se=lrr
             )
     return out, nu
 

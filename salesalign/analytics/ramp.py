@@ -16,8 +16,8 @@ Rows of ``rep_ramp`` (column ``kind``):
   ``ci_low/high`` are per-trait 95% intervals; ``simultaneous_ci_low/high`` hold for all traits at
   once (Bonferroni): read those when asking "which traits matter", since with four traits one of four
   per-trait intervals misses its truth about one time in five.
-  A rep fixed-effects logit was tried first: it only learns from reps with deals both inside and after
-  their first year (about half of the ramping reps on the demo) and its clustered SEs were too small.
+  Not a rep fixed-effects logit: that only learns from reps with deals both inside and after their
+  first year (about half of the ramping reps on the demo), and its clustered SEs are too small.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from salesalign.analytics.variance import fit_logistic, separated_strata
 if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
 
-RAMP_MONTHS = 12
 # Below this many reps with first-year deals the trait effects rest on a handful of people: on the small
 # demo (18 ramping reps) the prior-experience estimate was -0.61 [-1.24, 0.01] against a planted +0.4.
 MIN_RAMPING_REPS = 30

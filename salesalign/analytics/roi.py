@@ -33,8 +33,6 @@ from salesalign.analytics.registry import columns
 if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
 
-VERDICTS = ("worth executing", "not worth it", "uncertain")
-
 
 def _returns(deals: pd.DataFrame, by: str) -> pd.DataFrame:
     """Per group of ``by``: deals, wins, margin, hours, cost and the two ratios with intervals."""

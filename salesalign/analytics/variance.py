@@ -5,8 +5,8 @@ amount, close quarter) and the rep's experience (tenure, first-year ramp: the ra
 
 * **contribution margin** (USD per closed deal): statsmodels ``MixedLM`` (REML). The ICC interval is
   the profile likelihood of the variance ratio (REML, computed by quasi-demeaning, which is exact for a
-  random intercept). The zero-variance boundary (statsmodels #10239: the fit says "converged" while
-  fixed effects constant within a rep collapse to 0) is detected and handled: variance reported as 0
+  random intercept). The zero-variance boundary (a statsmodels bug, docs/stack.md: the fit says "converged"
+  while fixed effects constant within a rep collapse to 0) is detected and handled: variance reported as 0
   with ``boundary=True`` and the fixed effects refitted by OLS without the random effect.
 * **win**: a logistic GLMM (random intercept on the logit scale) by the Laplace approximation, the
   same as lme4's ``nAGQ=1``; its ICC is on the latent scale, ``sigma^2 / (sigma^2 + pi^2/3)``, with a
@@ -202,7 +202,7 @@ def fit_linear(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str) -> Ra
     gamma_hat = s2_u / s2_e
     boundary = gamma_hat < BOUNDARY_RATIO or loglik(0.0) >= loglik(max(gamma_hat, 1e-12)) - 1e-9
     if boundary:
-        # statsmodels #10239: refit without the random effect; the variance is 0 by the data.
+        # MixedLM's boundary bug (docs/stack.md): refit without the random effect, whose variance is 0.
         ols = sm.OLS(y, X).fit()
         s2_e, s2_u, gamma_hat = float(ols.scale), 0.0, 0.0
         fixed = X @ ols.params

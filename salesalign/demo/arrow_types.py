@@ -1,4 +1,7 @@
-"""Map the raw contract's DuckDB type strings onto pyarrow types, so every demo file matches contract.py."""
+"""Map the raw contract's DuckDB type strings onto pyarrow types, so every demo file matches the contract.
+
+The contract's tables are declared in salesalign/contract/tables.py.
+"""
 
 from __future__ import annotations
 

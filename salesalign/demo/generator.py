@@ -250,14 +250,14 @@ def generate(scale: str, seed: int, out_dir: Path, fmt: str = "parquet") -> dict
     acc_ids = ids("ACC-", np.arange(w.preset.n_accounts), 7)
     _write_dimensions(w, sinks, rep_ids, acc_ids)
 
-    p_win, won = realised_win(w)
+    _, won = realised_win(w)
     routine_effort = np.zeros(n)
     routine_minutes = np.zeros(n)
     last_stage = np.zeros(n, np.int64)
     last_change = np.zeros(n, np.int64)
     n_act = n_hist = 0
     n_chunks = -(-n // w.preset.chunk_deals)
-    amount_all, disc_all = M.amount_cents(a, a["deal_treat"][:, 3], np.arange(n))
+    amount_all, disc_all = M.amount_cents(a, a["deal_treat"][:, M.DISCOUNT_PRACTICE], np.arange(n))
     pre_amount = np.round(a["deal_list_cents"] * (1 - np.round(a["deal_routine_disc"], 4))).astype(np.int64)
     for c in range(n_chunks):
         ch = M.activity_chunk(w, c)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from salesalign.contract import LEAD_SOURCES, PRACTICE_ACTIVITY_TYPES, ROUTINE_ACTIVITY_TYPES
+from salesalign.contract import LEAD_SOURCES, PRACTICE_ACTIVITY_TYPES, PREVIOUS_ROLES, ROUTINE_ACTIVITY_TYPES
 
 from .presets import Preset
 
@@ -44,9 +44,10 @@ COUNTRIES = (("US", "CA"), ("DE", "FR", "NL", "ES", "IE"), ("AU", "NZ", "SG"))
 INDUSTRIES = ("software", "manufacturing", "healthcare", "financial_services", "retail")
 INDUSTRY_SHARE = (0.28, 0.22, 0.17, 0.18, 0.15)
 SIZE_BANDS = ("small", "mid", "enterprise")
-ROLES = ("sdr", "account_manager", "consultant", "other")
-ROLE_SHARE = (0.35, 0.25, 0.15, 0.25)
+ROLES = PREVIOUS_ROLES
+ROLE_SHARE = (0.35, 0.25, 0.15, 0.25)  # one per role, in ROLES order
 PRACTICES = PRACTICE_ACTIVITY_TYPES
+DISCOUNT_PRACTICE = PRACTICES.index("deep_discount_approval")  # its column: it sets the discount
 ROUTINE = ROUTINE_ACTIVITY_TYPES
 ACTIVITY_TYPE_NAMES = ROUTINE + PRACTICES
 
@@ -88,7 +89,7 @@ WIN = {
     "tenure_min60_over_60": 0.3,  # x min(tenure_months, 60) / 60
     "sigma_rep": 0.5,
 }
-HIRING = {  # added to logit win while the owner is in the first RAMP_MONTHS months at deal creation
+HIRING = {  # added to logit win while the owner is in the first ramp_months months at deal creation
     "ramp_months": 12,
     "ramp_intercept": -0.8,
     "prior_industry_experience": 0.4,
@@ -205,10 +206,6 @@ def expit(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def logit(p):
-    return np.log(p / (1.0 - p))
-
-
 @dataclass
 class World:
     preset: Preset
@@ -287,7 +284,7 @@ def _reps(w: World, a: dict) -> None:
     lo = hire[quits] + 180
     leave[quits] = lo + (r.random(quits.sum()) * (LAST_WINDOW_DAY - lo)).astype(int)
     prior = r.random(n) < 0.4
-    role = r.choice(4, size=n, p=ROLE_SHARE)
+    role = r.choice(len(ROLES), size=n, p=ROLE_SHARE)
     years = np.where(is_mgr, r.integers(8, 21, n), r.integers(0, 16, n))
     u = r.normal(0.0, WIN["sigma_rep"], n)
     base_rate = np.clip(60.0 + 6.0 * np.minimum(years, 16) + r.normal(0, 8, n), 60.0, 170.0)
@@ -473,8 +470,8 @@ def base_logit(a: dict, prior=None, role=None) -> np.ndarray:
 
 
 def practice_logit(a: dict, treat: np.ndarray) -> np.ndarray:
-    """Sum of practice effects on logit P(win); treat is (n_deals, 4) bool."""
-    eff = np.array([PRACTICE_WIN_EFFECT[p] for p in PRACTICES])  # (4, 3)
+    """Sum of practice effects on logit P(win); treat is (n_deals, n_practices) bool."""
+    eff = np.array([PRACTICE_WIN_EFFECT[p] for p in PRACTICES])  # (n_practices, n_size_bands)
     return (treat * eff[:, a["deal_band"]].T).sum(axis=1)
 
 
@@ -506,8 +503,8 @@ def _practices(w: World, a: dict) -> None:
     r = w.rng["practice_latent"]
     created_us = (EPOCH_D0 * 86400 + a["deal_created_s"]) * 1_000_000
     close0_us = (EPOCH_D0 + a["deal_close"]) * DAY_US
-    t_us = np.zeros((n, 4), np.int64)
-    minutes = np.zeros((n, 4), np.int64)
+    t_us = np.zeros((n, len(PRACTICES)), np.int64)
+    minutes = np.zeros((n, len(PRACTICES)), np.int64)
     for k, p in enumerate(PRACTICES):
         lo, hi = PRACTICE_TIMING[p]
         f = lo + (hi - lo) * r.random(n)

@@ -31,7 +31,7 @@ def deal_outcomes(w: M.World, routine_effort: np.ndarray, routine_minutes: np.nd
     idx = np.flatnonzero(a["deal_closed"])
     treat = a["deal_treat"][idx]
     p_all, won_all = realised_win(w)
-    amount, disc = M.amount_cents(a, treat[:, 3], idx)
+    amount, disc = M.amount_cents(a, treat[:, M.DISCOUNT_PRACTICE], idx)
     val = M.won_value_usd(w, idx, amount)
     effort = routine_effort[idx] + (treat * a["deal_peffort"][idx]).sum(axis=1)
     minutes = routine_minutes[idx] + (treat * a["deal_pminutes"][idx]).sum(axis=1)
@@ -60,7 +60,7 @@ def potential(w: M.World, out: dict, k: int, t: int) -> tuple[np.ndarray, np.nda
     treat = out["treat"].copy()
     treat[:, k] = bool(t)
     p = M.expit(a["deal_base_logit"][idx] + M.practice_logit({"deal_band": a["deal_band"][idx]}, treat))
-    amount, _ = M.amount_cents(a, treat[:, 3], idx)
+    amount, _ = M.amount_cents(a, treat[:, M.DISCOUNT_PRACTICE], idx)
     value = M.won_value_usd(w, idx, amount)["value_expected"]
     effort = out["routine_effort"] + (treat * a["deal_peffort"][idx]).sum(axis=1)
     return p, p * value - effort

@@ -221,10 +221,6 @@ class Profile:
             if f.assumption
         }
 
-    def keys_for(self, table: str) -> list[str]:
-        """The profile's table keys that fill contract table `table` (`activities`, `activities/tasks`)."""
-        return [k for k, spec in self.tables.items() if spec.table == table]
-
 
 # ------------------------------------------------------------------ loading and validation
 

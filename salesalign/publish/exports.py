@@ -179,9 +179,6 @@ def export_tables(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> li
     return published
 
 
-export_parquet = export_tables  # the name the publish asset imports (it writes both formats)
-
-
 def write_serving_snapshot(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> Path:
     """Copy every published table into `$home/serving.duckdb` (built aside, then renamed into place)."""
     target = home / "serving.duckdb"

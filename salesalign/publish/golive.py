@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from salesalign.publish.exports import export_parquet, write_serving_snapshot
+from salesalign.publish.exports import export_tables, write_serving_snapshot
 
 STAGING = ".publish"  # under SALESALIGN_HOME: one folder per publishing run, until it goes live
 
@@ -68,7 +68,7 @@ def publish_bi_outputs(con, home: Path, run_id: str) -> list:
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
-        published = export_parquet(con, stage, run_id)  # files named relative to `stage`, as to home
+        published = export_tables(con, stage, run_id)  # files named relative to `stage`, as to home
         snapshot = write_serving_snapshot(con, stage, run_id)
         go_live(stage / "exports", home / "exports")
         os.replace(snapshot, home / "serving.duckdb")

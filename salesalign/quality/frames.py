@@ -1,7 +1,7 @@
 """The frames GX validates, computed in DuckDB: the landed batch, its profile, the raw schema.
 
-GX's SQL data source does not work over DuckDB (the SQL it emits is a syntax error there), so every
-suite validates a pandas DataFrame. Anything that needs more than the rows of the batch (is the key
+GX's SQL data source does not work over DuckDB (the SQL it emits is a syntax error there: docs/stack.md),
+so every suite validates a pandas DataFrame. Anything that needs more than the rows of the batch (is the key
 already landed? does the account exist? does the currency have FX rates? how does the volume
 compare?) is computed here, in DuckDB, as a plain fact column (a boolean, a count, a difference in
 hours). The judgement (which value is expected, with which tolerance and severity) is the raw

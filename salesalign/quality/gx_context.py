@@ -38,7 +38,3 @@ def quality_context(home: Path | str):
         context_root_dir=str(EXPECTATIONS_DIR),
         runtime_environment={"SALESALIGN_HOME": str(Path(home).resolve())},
     )
-
-
-def suite_names(context) -> list[str]:
-    return sorted(s.name for s in context.suites.all())

@@ -6,7 +6,7 @@ reps are named `=HYPERLINK("http://evil","x")`, `+cmd|' /C calc'!A0`, `@SUM(1)`,
 `<script>alert(1)</script>`, and two industries are renamed to the first and the last (so they
 reach segment ids, the decision tables and the brief).
 
-- Personal data: the demo's contacts (`orchestration/demo/generator.py`: first and last name from
+- Personal data: the demo's contacts (`salesalign/demo/generator.py`: first and last name from
   name pools, e-mail `first.last@<account>.example.com`, phone `+1|+49|+61 555 NNNNNNN`) are looked
   for, by their actual values and by the generator's e-mail and phone patterns, in every column of
   every marts.*/analytics.* table of the warehouse and of serving.duckdb, every Parquet and CSV

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from salesalign.publish.exports import (
-    export_parquet,
     export_tables,
     published_tables,
     write_serving_snapshot,
@@ -30,7 +29,7 @@ def home(tmp_path, small_marts_home):
 def test_exports_and_snapshot_match_the_warehouse(home):
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
         tables = published_tables(con)
-        published = export_parquet(con, home, "run-1")
+        published = export_tables(con, home, "run-1")
         write_serving_snapshot(con, home, "run-1")
         counts = {(s, t): con.execute(f"SELECT count(*) FROM {s}.{t}").fetchone()[0] for s, t in tables}
     assert ("marts", "fct_deal_margin") in counts and len(published) == len(tables)
@@ -73,9 +72,9 @@ def test_serving_snapshot_opens_while_another_process_writes_the_warehouse(home)
 
 def test_a_dropped_table_leaves_the_exports(home):
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        export_parquet(con, home, "run-1")
+        export_tables(con, home, "run-1")
         con.execute("DROP TABLE marts.mart_rep_performance")
-        export_parquet(con, home, "run-2")
+        export_tables(con, home, "run-2")
     assert not (home / "exports" / "marts" / "mart_rep_performance.parquet").exists()
     assert not (home / "exports" / "marts" / "mart_rep_performance.csv").exists()
     assert (home / "exports" / "marts" / "fct_deal_margin.csv").exists()

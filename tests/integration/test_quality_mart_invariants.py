@@ -12,8 +12,8 @@ from fixtures.warehouse import dbt_target, new_home, run_dbt, warehouse
 
 from salesalign.transform.dbt import DbtError
 
-# The invariants only the Great Expectations mart suites used to check, each with the dbt test that
-# now checks it (the rest were already dbt tests).
+# The mart invariants that have a dbt test of their own (beyond the columns' generic tests), each
+# with the dbt test that checks it.
 MOVED = {  # dbt test -> the invariant it checks
     "not_empty_dim_accounts_": "dim_accounts: not empty",
     "dim_accounts_has_every_staged_account": "dim_accounts: every staged account once",

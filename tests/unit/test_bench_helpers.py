@@ -9,11 +9,11 @@ def test_stage_of_maps_every_kind_of_step():
     assert bench.stage_of("extract__source_snapshot") == "land"
     assert bench.stage_of("raw__activities") == "land"
     assert bench.stage_of("raw__activities_great_expectations") == "quality"
-    assert bench.stage_of("marts__fct_deal_margin_great_expectations") == "quality"
+    assert bench.stage_of("quality__quarantined_rows") == "quality"
     assert bench.stage_of("dbt_models") == "dbt"
     assert bench.stage_of("publish__alignment_brief") == "publish"
     assert bench.stage_of("practice_effects") == "analytics"
-    assert bench.stage_of("analytics__rep_ramp") == "analytics"
+    assert bench.stage_of("rep_ramp") == "analytics"  # one multi-asset per analysis, named after it
 
 
 def test_parse_progress_reads_start_and_end_lines_only():

@@ -32,8 +32,9 @@ def test_linear_icc_recovered_with_profile_interval():
 
 
 def test_zero_rep_variance_is_reported_at_the_boundary_and_refitted():
-    """statsmodels #10239: at a zero random-effect variance, fixed effects constant within a group can
-    come back as 0. The fit must say 'boundary', report 0, and keep the fixed effects from OLS."""
+    """MixedLM's boundary bug (docs/stack.md): at a zero random-effect variance, fixed effects constant
+    within a group can come back as 0. The fit must say 'boundary', report 0, and keep the fixed effects
+    from OLS."""
     rng = np.random.default_rng(2)
     n_reps, per = 40, 50
     rep = np.repeat(np.arange(n_reps), per)

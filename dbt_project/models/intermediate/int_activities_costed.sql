@@ -7,7 +7,10 @@ select
     a.opportunity_id,
     a.rep_id,
     a.activity_type,
-    case when a.activity_type in ('{{ practice_types() | join("', '") }}') then true else false end as is_practice,
+    case
+        when a.activity_type in ('{{ practice_types() | join("', '") }}') then true -- noqa: LT05
+        else false
+    end as is_practice,
     a.started_at,
     a.activity_date,
     a.activity_month,

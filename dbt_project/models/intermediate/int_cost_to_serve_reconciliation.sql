@@ -1,7 +1,11 @@
 {#- Every account-month of cost_to_serve with how much of it was allocated to deals and what
     stays unallocated (no won deal in service): nothing is silently dropped. -#}
 with allocated as (
-    select account_id, month, count(*) as deals_in_service, sum(allocated_cost_to_serve) as allocated_cost_to_serve
+    select
+        account_id,
+        month,
+        count(*) as deals_in_service,
+        sum(allocated_cost_to_serve) as allocated_cost_to_serve
     from {{ ref('int_cost_to_serve_allocated') }}
     group by account_id, month
 )

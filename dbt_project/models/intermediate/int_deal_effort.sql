@@ -11,8 +11,14 @@ with effort as (
         sum(duration_minutes) as selling_minutes,
         cast(sum(duration_minutes) as {{ type_double() }}) / 60 as selling_hours,
         sum(case when cost_to_reporting_rate = 1 then cost_minute_money end) as minute_money_reporting,
-        sum(case when cost_to_reporting_rate <> 1 then cost_minute_money * cost_to_reporting_rate end) as minute_money_converted,
-        cast(sum(case when loaded_cost_per_hour_reporting is null then duration_minutes else 0 end) as {{ type_double() }}) / 60 as unpriced_hours
+        sum(case when cost_to_reporting_rate <> 1 then cost_minute_money * cost_to_reporting_rate end)
+            as minute_money_converted,
+        cast(
+            sum(
+                case when loaded_cost_per_hour_reporting is null then duration_minutes else 0 end
+            ) as {{ type_double() }}
+        )
+        / 60 as unpriced_hours
     from {{ ref('int_activities_costed') }}
     where counts_as_effort
     group by opportunity_id
@@ -25,8 +31,10 @@ select
     selling_hours,
     -- minute-cents / 60, rounded: a tie (x.5) is exactly representable, so round() is exact
     round(
-        (cast(coalesce(minute_money_reporting, 0) * 100 as {{ type_double() }})
-         + coalesce(minute_money_converted, 0) * 100) / 60
+        (
+            cast(coalesce(minute_money_reporting, 0) * 100 as {{ type_double() }})
+            + coalesce(minute_money_converted, 0) * 100
+        ) / 60
     ) / 100 as effort_cost,
     unpriced_hours
 from effort

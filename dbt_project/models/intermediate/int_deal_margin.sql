@@ -26,7 +26,7 @@ components as (
         cast(d.created_at as date) as created_date,
         d.close_date,
         {{ month_of('d.close_date') }} as close_month,
-        {{ dbt.datediff('cast(d.created_at as date)', 'd.close_date', 'day') }} as days_to_close,
+        {{ dbt.datediff('cast(d.created_at as date)', 'd.close_date', 'day') }} as days_to_close, -- noqa: LT05
         d.list_amount_reporting as list_amount,
         d.list_amount_reporting - d.amount_reporting as discount_amount,
         d.discount as discount_rate,
@@ -34,18 +34,24 @@ components as (
         case when d.is_won then d.amount_reporting else 0 end as net_bookings,
         case when cov.has_invoice_data then coalesce(rev.invoice_count, 0) > 0 end as has_invoices,
         case when cov.has_invoice_data then coalesce(rev.invoiced_revenue, 0) end as invoiced_revenue,
-        case when cov.has_invoice_data or cov.has_credit_note_data then coalesce(rev.credits, 0) end as credits,
+        case
+            when cov.has_invoice_data or cov.has_credit_note_data then coalesce(rev.credits, 0)
+        end as credits,
         case when cov.has_invoice_data then coalesce(rev.net_revenue, 0) end as net_revenue,
         cogs.cogs_rate,
         case when cov.has_invoice_data and cov.has_product_cost_data then coalesce(cogs.cogs, 0) end as cogs,
         case when cov.has_activity_data then coalesce(eff.activity_count, 0) end as activity_count,
         case when cov.has_activity_data then coalesce(eff.selling_minutes, 0) end as selling_minutes,
         case when cov.has_activity_data then coalesce(eff.selling_hours, 0) end as selling_hours,
-        case when cov.has_activity_data and cov.has_rep_cost_data
-            then {{ to_money('coalesce(eff.effort_cost, 0)') }} end as effort_cost,
+        case
+            when cov.has_activity_data and cov.has_rep_cost_data
+                then {{ to_money('coalesce(eff.effort_cost, 0)') }}
+        end as effort_cost,
         case when cov.has_commission_data then coalesce(com.commissions, 0) end as commissions,
-        case when cov.has_cost_to_serve_data
-            then {{ to_money('coalesce(cts.allocated_cost_to_serve, 0)') }} end as allocated_cost_to_serve,
+        case
+            when cov.has_cost_to_serve_data
+                then {{ to_money('coalesce(cts.allocated_cost_to_serve, 0)') }}
+        end as allocated_cost_to_serve,
         {%- for p in practices %}
         case when cov.has_activity_data then coalesce(prac.has_{{ p }}, false) end as has_{{ p }},
         case when cov.has_activity_data then coalesce(prac.{{ p }}_count, 0) end as {{ p }}_count,
@@ -72,5 +78,7 @@ select
     net_revenue - cogs as gross_margin,
     effort_cost + commissions as selling_cost,
     net_revenue - cogs - effort_cost - commissions - allocated_cost_to_serve as contribution_margin,
-    {{ safe_divide('net_revenue - cogs - effort_cost - commissions - allocated_cost_to_serve', 'net_revenue') }} as contribution_margin_pct
+    {{ safe_divide(
+        'net_revenue - cogs - effort_cost - commissions - allocated_cost_to_serve', 'net_revenue'
+    ) }} as contribution_margin_pct
 from components

@@ -7,7 +7,8 @@ with as_of as (
 ),
 
 managers as (
-    select distinct manager_id from {{ ref('stg_crm__reps') }} where manager_id is not null
+    select distinct manager_id from {{ ref('stg_crm__reps') }}
+    where manager_id is not null
 )
 
 select
@@ -19,7 +20,7 @@ select
     cast(r.region as varchar) as region,
     cast(r.hire_date as date) as hire_date,
     cast(as_of.as_of_date as date) as tenure_as_of_date,
-    cast({{ dbt.datediff('r.hire_date', 'as_of.as_of_date', 'day') }} as bigint) as tenure_days,
+    cast({{ dbt.datediff('r.hire_date', 'as_of.as_of_date', 'day') }} as bigint) as tenure_days, -- noqa: LT05
     cast(r.prior_industry_experience as boolean) as prior_industry_experience,
     cast(r.previous_role as varchar) as previous_role,
     cast(r.years_experience as bigint) as years_experience,

@@ -13,7 +13,9 @@
     reprocesses opportunities whose own row or stage history changed, whose account changed
     (segment), or whose close-date FX rate arrived since the last run; all of them when the
     reporting currency changed. -#}
-{%- set stages = ['prospecting', 'qualification', 'discovery', 'proposal', 'negotiation', 'closed_won', 'closed_lost'] %}
+{%- set stages = [
+    'prospecting', 'qualification', 'discovery', 'proposal', 'negotiation', 'closed_won', 'closed_lost'
+] %}
 with
 {%- if is_incremental() %}
 watermark as (
@@ -56,11 +58,17 @@ select
     cast(o.stage as varchar) as stage,
     cast(o.is_closed as boolean) as is_closed,
     cast(o.is_won as boolean) as is_won,
-    cast(case when not o.is_closed then 'open' when o.is_won then 'won' else 'lost' end as varchar) as outcome,
+    cast(
+        case when not o.is_closed then 'open' when o.is_won then 'won' else 'lost' end as varchar
+    ) as outcome,
     cast(o.created_at as timestamp) as created_at,
     cast(o.close_date as date) as close_date,
     cast({{ month_of('o.close_date') }} as date) as close_month,
-    cast(case when o.is_closed then {{ dbt.datediff('cast(o.created_at as date)', 'o.close_date', 'day') }} end as bigint) as days_to_close,
+    cast(
+        case
+            when o.is_closed then {{ dbt.datediff('cast(o.created_at as date)', 'o.close_date', 'day') }}
+        end as bigint
+    ) as days_to_close,
     cast(o.currency as varchar) as deal_currency,
     cast(o.quantity as bigint) as quantity,
     cast(o.discount as {{ type_double() }}) as discount_rate,

@@ -15,7 +15,11 @@ with candidates as (
 ),
 
 latest as (
-    {{ latest_version('candidates', ['activity_id'], ['started_at desc', '_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        'candidates',
+        ['activity_id'],
+        ['started_at desc', '_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

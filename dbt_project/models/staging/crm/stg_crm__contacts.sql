@@ -1,7 +1,11 @@
 {#- Personal data stops here: names and phone numbers are dropped, the e-mail is hashed
     (stable key for de-duplication across sources, not reversible). -#}
 with latest as (
-    {{ latest_version(landed('crm', 'contacts'), ['contact_id'], ['updated_at desc', '_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('crm', 'contacts'),
+        ['contact_id'],
+        ['updated_at desc', '_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

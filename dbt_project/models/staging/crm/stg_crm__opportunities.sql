@@ -1,7 +1,11 @@
 {#- Money is converted to the reporting currency at the close date (actual for closed deals,
     expected for open ones: null until a rate for that day exists). -#}
 with latest as (
-    {{ latest_version(landed('crm', 'opportunities'), ['opportunity_id'], ['updated_at desc', '_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('crm', 'opportunities'),
+        ['opportunity_id'],
+        ['updated_at desc', '_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

@@ -13,7 +13,11 @@ with candidates as (
 ),
 
 latest as (
-    {{ latest_version('candidates', ['history_id'], ['changed_at desc', '_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        'candidates',
+        ['history_id'],
+        ['changed_at desc', '_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

@@ -1,5 +1,9 @@
 with latest as (
-    {{ latest_version(landed('crm', 'reps'), ['rep_id'], ['updated_at desc', '_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('crm', 'reps'),
+        ['rep_id'],
+        ['updated_at desc', '_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

@@ -1,5 +1,9 @@
 with latest as (
-    {{ latest_version(landed('finance', 'commissions'), ['commission_id'], ['paid_date desc', '_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('finance', 'commissions'),
+        ['commission_id'],
+        ['paid_date desc', '_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

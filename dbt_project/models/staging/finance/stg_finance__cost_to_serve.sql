@@ -1,5 +1,9 @@
 with latest as (
-    {{ latest_version(landed('finance', 'cost_to_serve'), ['account_id', 'month'], ['_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('finance', 'cost_to_serve'),
+        ['account_id', 'month'],
+        ['_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

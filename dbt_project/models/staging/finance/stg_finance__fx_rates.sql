@@ -2,7 +2,11 @@
     source has rates but no USD row. `to_reporting_rate` turns one unit of `currency` into the
     reporting currency on that day: usd_per_unit(currency) / usd_per_unit(reporting). -#}
 with latest as (
-    {{ latest_version(landed('finance', 'fx_rates'), ['rate_date', 'upper(currency)'], ['_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('finance', 'fx_rates'),
+        ['rate_date', 'upper(currency)'],
+        ['_loaded_at desc', '_source_row desc']
+    ) }}
 ),
 
 source_rates as (
@@ -11,7 +15,11 @@ source_rates as (
 ),
 
 usd_rates as (
-    select rate_date, 'USD' as currency, cast(1 as {{ type_double() }}) as usd_per_unit, max(_loaded_at) as _loaded_at
+    select
+        rate_date,
+        'USD' as currency,
+        cast(1 as {{ type_double() }}) as usd_per_unit,
+        max(_loaded_at) as _loaded_at
     from source_rates
     group by rate_date
     having sum(case when currency = 'USD' then 1 else 0 end) = 0

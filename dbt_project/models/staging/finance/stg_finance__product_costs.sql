@@ -1,5 +1,9 @@
 with latest as (
-    {{ latest_version(landed('finance', 'product_costs'), ['product_id', 'valid_from'], ['_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('finance', 'product_costs'),
+        ['product_id', 'valid_from'],
+        ['_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select

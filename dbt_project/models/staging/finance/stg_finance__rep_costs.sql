@@ -1,7 +1,11 @@
 {#- The hourly rate is converted at the first day of its month and kept unrounded: it is
     multiplied by hours, and the deal's effort cost is rounded to the cent once. -#}
 with latest as (
-    {{ latest_version(landed('finance', 'rep_costs'), ['rep_id', 'month'], ['_loaded_at desc', '_source_row desc']) }}
+    {{ latest_version(
+        landed('finance', 'rep_costs'),
+        ['rep_id', 'month'],
+        ['_loaded_at desc', '_source_row desc']
+    ) }}
 )
 
 select
@@ -10,7 +14,9 @@ select
     r.loaded_cost_per_hour,
     upper(r.currency) as currency,
     case
-        when upper(r.currency) = '{{ var("reporting_currency") }}' then cast(r.loaded_cost_per_hour as {{ type_double() }})
+        when
+            upper(r.currency) = '{{ var("reporting_currency") }}'
+            then cast(r.loaded_cost_per_hour as {{ type_double() }})
         else cast(r.loaded_cost_per_hour as {{ type_double() }}) * fx.to_reporting_rate
     end as loaded_cost_per_hour_reporting,
     case
