@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 SCALE ?= default
 SEED ?= 42
 
-.PHONY: install manifest run test test-faults dev lint generate lock clean validate
+.PHONY: install manifest run test test-slow test-faults dev lint generate lock clean validate
 
 install: $(STAMP)
 
@@ -31,9 +31,15 @@ $(MANIFEST): $(STAMP) $(shell find dbt_project \( -name '*.sql' -o -name '*.yml'
 run: install manifest
 	$(BIN)/salesalign run --source demo --scale $(SCALE) --seed $(SEED)
 
-# Lint first: a style error fails within a minute or two, before the 20-minute suite.
+# Lint first: a style error fails within a minute or two, before the suite.
 test: install manifest lint
-	$(BIN)/python -m pytest -m "not faults" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not faults" $(PYTEST_ARGS)
+
+# Whole runs of the pipeline as a user types them (salesalign run on the demo, a file drop and the
+# Maven export, the UI in a browser, the documented Python API, a blocked run, reruns): about 8
+# minutes more. .ci/run runs them after `make test`.
+test-slow: install manifest
+	$(BIN)/python -m pytest -m "slow and not faults" $(PYTEST_ARGS)
 
 # The long fault-injection and rerun tests (SIGKILL in every phase, full disk, read-only home,
 # idempotency of every partition): about 12 minutes more. .ci/run runs them after `make test`.
