@@ -935,10 +935,9 @@ def _check_casts(
 
 def missing_core(drop: Path, profile: Profile) -> str | None:
     """Why the export cannot be mapped at all (no input for the contract's opportunities), or None."""
-    keys = profile.keys_for(CORE_TABLE)
-    if not keys:
+    specs = [spec for spec in profile.tables.values() if spec.table == CORE_TABLE]
+    if not specs:
         return None
-    specs = [profile.tables[k] for k in keys]
     if any(s.input.static or input_files(drop, s.input) for s in specs):
         return None
     looked = ", ".join(f"{s.input.file!r}" for s in specs)
