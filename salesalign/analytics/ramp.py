@@ -35,6 +35,7 @@ from salesalign.analytics.design import design_matrix
 from salesalign.analytics.estimators import independent_columns, normal_interval
 from salesalign.analytics.ratios import grouped_ratios
 from salesalign.analytics.registry import analysis, columns, table
+from salesalign.analytics.variance import MIX as VARIANCE_MIX
 from salesalign.analytics.variance import fit_logistic, separated_strata
 
 if TYPE_CHECKING:
@@ -44,14 +45,8 @@ if TYPE_CHECKING:
 # demo (18 ramping reps) the prior-experience estimate was -0.61 [-1.24, 0.01] against a planted +0.4.
 MIN_RAMPING_REPS = 30
 REFERENCE_ROLE = "other"
-MIX = {
-    "segment_id": "categorical",
-    "product_id": "categorical",
-    "lead_source": "categorical",
-    "log_list_amount": "numeric",
-    "close_quarter": "categorical",
-    "rep_tenure_60": "numeric",
-}
+# The rep-variance model's deal mix without first_year_rep: the ramp measures the first year itself.
+MIX = {name: kind for name, kind in VARIANCE_MIX.items() if name != "first_year_rep"}
 Z95 = scipy.stats.norm.ppf(0.975)
 
 
