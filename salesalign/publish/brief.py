@@ -25,6 +25,7 @@ import jinja2
 import pandas as pd
 
 from salesalign.analytics import registry
+from salesalign.analytics.icp import MARGIN_BASIS
 from salesalign.analytics.preconditions import table_status
 from salesalign.publish.charts import IntervalChart, Point, Row
 from salesalign.publish.currency import marts_currency, symbol
@@ -142,6 +143,7 @@ class BriefTables:
 
     frames: dict[str, pd.DataFrame | None]  # None: the table is not in the warehouse yet
     currency: str | None  # the marts' reporting currency; None before they are built
+    cost_bases: tuple[str, ...] = ()  # the closed deals' cost bases (`full`, ...); () before the marts
 
     def get(self, name: str) -> pd.DataFrame | None:
         return self.frames.get(name)
@@ -218,12 +220,22 @@ def practice_effects_section(tables: BriefTables) -> Section:
     return Section("practices", title, "ok", words, "".join(figures))
 
 
+def _icp_labels(seg: pd.DataFrame) -> tuple[str, str, str]:
+    """What the ICP's money columns hold (its `basis` column): the total, the rate it ranks on, and the
+    unit of effort. Without cost data they hold net bookings per closed deal, never margin."""
+    if "basis" not in seg or (seg.basis == MARGIN_BASIS).all():
+        return "contribution margin", "CM per selling hour", "hour of selling"
+    return "net bookings", "net bookings per closed deal", "closed deal"
+
+
 def icp_section(tables: BriefTables) -> Section:
     money = tables.money
     title = "Ideal customer profile: tiers and whether they held up"
     seg, status = _usable(tables, "icp_segments")
     if seg is None:
         return Section("icp", title, status)
+    total, rate, effort = _icp_labels(seg)
+    basis = str(seg.basis.iloc[0]) if "basis" in seg else rate
     scored = seg.dropna(subset=["tier"]).sort_values("score_rank")
     tiers = (
         scored.groupby("tier")
@@ -235,8 +247,8 @@ def icp_section(tables: BriefTables) -> Section:
         )
         .reset_index()
     )
-    tiers["cm per selling hour"] = (tiers.cm / tiers.hours).map(money)
-    tiers["contribution margin"] = tiers.cm.map(money)
+    tiers["rate"] = (tiers.cm / tiers.hours).map(money)
+    tiers["total"] = tiers.cm.map(money)
     top = scored.head(5).assign(
         cm_hour=lambda d: [
             with_interval(
@@ -249,8 +261,9 @@ def icp_section(tables: BriefTables) -> Section:
         ],
     )
     table = (
-        "<h4>Tiers (A = best quartile of segments by contribution per selling hour), "
-        f"{escape(_period(seg))}</h4><p>Totals over each tier's segments (sums, so no interval; the "
+        f"<h4>Tiers (A = best quartile of segments by {rate}), "
+        f"{escape(_period(seg))}</h4><p>Ranked on {escape(basis)}. "
+        "Totals over each tier's segments (sums, so no interval; the "
         "per-segment intervals are below and in analytics.icp_segments).</p>"
         + _html_table(
             tiers,
@@ -258,8 +271,8 @@ def icp_section(tables: BriefTables) -> Section:
                 "tier": "tier",
                 "segments": "segments",
                 "deals": "deals",
-                "contribution margin": "contribution margin",
-                "cm per selling hour": "CM per selling hour",
+                "total": total,
+                "rate": rate,
             },
         )
         + "<h4>Top 5 segments</h4>"
@@ -269,7 +282,7 @@ def icp_section(tables: BriefTables) -> Section:
                 "icp_segment": "segment",
                 "tier": "tier",
                 "n_deals": "deals",
-                "cm_hour": "CM per selling hour",
+                "cm_hour": rate,
                 "win": "win rate",
             },
         )
@@ -292,7 +305,7 @@ def icp_section(tables: BriefTables) -> Section:
         ]
         if rows:
             figure = IntervalChart(
-                rows, money.axis("later-window contribution margin per selling hour"), fmt=money
+                rows, money.axis(f"later-window {rate}"), fmt=money
             ).svg()
         lift = val[
             (val.group_name == "tier A vs rest")
@@ -310,7 +323,7 @@ def icp_section(tables: BriefTables) -> Section:
                 if r0 is not None
                 else ""
             )
-            + "If the profile is real, tier A should still return the most per hour of selling in the "
+            + f"If the profile is real, tier A should still return the most per {effort} in the "
             "later window.</p>"
         )
         if len(lift):
@@ -318,7 +331,7 @@ def icp_section(tables: BriefTables) -> Section:
             held = (_f(lr.ci_low) or 0) > 1
             words += (
                 f"<p>Tier A returned {_ci(lambda v: f'{v:.2f}x', lr, 'estimate')}"
-                f" the contribution per selling hour of the other tiers: "
+                f" the {escape(rate)} of the other tiers: "
                 f"<b>{'the profile held up' if held else 'not clearly better than the rest'}</b>.</p>"
             )
     return Section("icp", title, "ok", words, figure, table)
@@ -654,7 +667,13 @@ def read_tables(con: duckdb.DuckDBPyConnection) -> BriefTables:
         ).fetchall()
     }
     frames = {t: con.execute(f"SELECT * FROM analytics.{t}").df() if t in present else None for t in TABLES}
-    return BriefTables(frames, marts_currency(con))
+    currency = marts_currency(con)  # None: no closed deal in the marts (or no marts)
+    bases = () if currency is None else tuple(
+        b for (b,) in con.execute(
+            "SELECT DISTINCT cost_basis FROM marts.fct_deal_margin WHERE cost_basis IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    )
+    return BriefTables(frames, currency, bases)
 
 
 def build_sections(tables: BriefTables) -> list[Section]:
@@ -677,9 +696,12 @@ def render(
     run_id: str = "",
     generated_at: datetime | None = None,
     covered: list[Coverage] | None = None,
+    cost_bases: tuple[str, ...] = (),
 ) -> str:
     """The brief as one HTML document (styles and charts inline); `currency` is the marts' (None
-    before they are built); `covered` fills the coverage section (none without it)."""
+    before they are built); `covered` fills the coverage section (none without it); `cost_bases` are
+    the deals' (amounts are contribution margin only when every deal has the full cost basis; none
+    known, the brief claims neither)."""
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False, undefined=jinja2.StrictUndefined
     ).get_template("alignment-brief.html.j2")
@@ -691,6 +713,8 @@ def render(
         generated_at=(generated_at or datetime.now(UTC)).strftime("%d %b %Y %H:%M UTC"),
         coverage=covered or [],
         coverage_ran=sum(c.ok for c in covered or []),
+        full_costs=set(cost_bases) == {"full"},
+        cost_bases=", ".join(cost_bases),
     )
 
 
@@ -714,7 +738,7 @@ def write_brief(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> Brie
     tables = read_tables(con)
     sections = build_sections(tables)
     covered = coverage(tables)
-    html = render(sections, tables.currency, run_id, covered=covered)
+    html = render(sections, tables.currency, run_id, covered=covered, cost_bases=tables.cost_bases)
     target = home / BRIEF_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{run_id}.tmp")

@@ -204,3 +204,23 @@ def test_a_failing_analysis_is_written_as_failed_and_blocks_nothing(small_marts_
     assert "failed: ZeroDivisionError: division by zero" in html and 'id="coverage"' in html
     coverage = meta["alignment_brief"]["coverage"].value
     assert "| rep_variance_summary | failed: ZeroDivisionError: division by zero |" in coverage
+
+
+def test_money_says_its_basis_in_the_brief(worlds):
+    """Without the deals' full cost the ICP ranks on net bookings: the brief names them so and does not
+    call them contribution margin; with full costs it does."""
+    home, _, brief = worlds["no_activities"]
+    icp = next(s for s in brief.sections if s.anchor == "icp")
+    drawn = icp.words + icp.figure + icp.table
+    assert "<th>net bookings per closed deal</th>" in drawn and "<th>net bookings</th>" in drawn
+    assert "Ranked on revenue: net bookings per closed deal" in drawn
+    assert "CM per selling hour" not in drawn and "<th>contribution margin" not in drawn
+    assert "per selling hour" not in drawn.replace("no contribution margin or selling hours", "")
+    html = (home / "reports" / "alignment-brief.html").read_text()
+    assert "did not deliver the full cost of the deals (cost basis:" in html
+    assert "Amounts are contribution margin" not in html
+
+    home, _, brief = worlds["segments_all_won"]
+    icp = next(s for s in brief.sections if s.anchor == "icp")
+    assert "<th>CM per selling hour</th>" in icp.table and "net bookings" not in icp.table
+    assert "Amounts are contribution margin" in (home / "reports" / "alignment-brief.html").read_text()
