@@ -217,7 +217,12 @@ TABLES: tuple[Table, ...] = (
         "Deals, open and closed, as the CRM shows them at export time (latest version wins).",
         (
             _key("opportunity_id", "Opportunity key."),
-            _c("account_id", "VARCHAR", "Account the deal is with.", nullable=False),
+            _c(
+                "account_id",
+                "VARCHAR",
+                "Account the deal is with; null when the source does not know it (the deal keeps its "
+                "row in the marts with the unknown account).",
+            ),
             _c("owner_rep_id", "VARCHAR", "Rep who owns the deal.", nullable=False),
             _c("product_id", "VARCHAR", "Main product sold.", nullable=False),
             _c(

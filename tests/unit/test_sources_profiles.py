@@ -277,7 +277,7 @@ def test_maven_quirks_are_handled_and_staging_is_deterministic(maven_drop, tmp_p
         (s, (n, won, blank))
         for s, n, won, blank in _rows(
             opps.path,
-            "\n        SELECT stage, count(*), sum(amount), count(*) FILTER (account_id = '(no account)')"
+            "\n        SELECT stage, count(*), sum(amount), count(*) FILTER (account_id IS NULL)"
             " FROM t GROUP BY 1",
         )
     )
