@@ -36,7 +36,8 @@ select d.opportunity_id, d.account_id, d.rep_id, d.product_id, d.segment_id, d.l
        r.hire_date, r.prior_industry_experience, r.previous_role,
        date_diff('day', r.hire_date, d.created_date) / 30.4375 as rep_tenure_months
 from marts.fct_deal_margin d
-join marts.dim_accounts a using (account_id)
+-- a deal with the unknown account (has_known_account false) stays, its firmographics null
+left join marts.dim_accounts a using (account_id)
 join marts.dim_reps r on r.rep_id = d.rep_id
 order by d.opportunity_id  -- fits sum in row order: the same deals must give the same digits
 """

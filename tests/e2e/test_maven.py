@@ -1,8 +1,8 @@
 """The whole pipeline on the real Maven CRM export (`../shared/data/maven_crm`), as a user would run it.
 
 The data is copied into a temporary folder (it is never committed). The export has no activities,
-costs or invoices: the run must land what it has, quarantine what it cannot use with a reason, and
-write status rows instead of estimates where inputs are missing.
+costs or invoices: the run must land what it has, keep the deals whose account is blank (with the
+unknown account), and write status rows instead of estimates where inputs are missing.
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ def test_maven_export_lands_with_its_quirks_handled(maven_run):
         home, "SELECT count(*) FROM raw.opportunities o ANTI JOIN raw.products p USING (product_id)"
     ) == [(0,)]
     assert fetchall(home, "SELECT count(*) FROM raw.accounts WHERE industry = 'technolgy'") == [(0,)]
-    # blank accounts (open deals only): quarantined with a reason, not silently dropped
+    # blank accounts (open deals only) land as NULL: the account is optional, nothing is quarantined
     assert fetchall(
         home,
-        """SELECT count(*), count(DISTINCT reason) FROM raw_quarantine.quarantined_rows
-                         WHERE table_name = 'opportunities' AND column_name = 'account_id'""",
-    ) == [(1425, 1)]
+        """SELECT count(*), count(DISTINCT is_closed), bool_and(NOT is_closed) FROM raw.opportunities
+           WHERE account_id IS NULL""",
+    ) == [(1425, 1, True)]
     assert fetchall(
         home,
-        """SELECT DISTINCT o.is_closed FROM raw.opportunities o
-                         WHERE account_id = '(no account)'""",
-    ) == [(False,)]
+        """SELECT count(*) FROM raw_quarantine.quarantined_rows
+           WHERE table_name = 'opportunities' AND column_name = 'account_id'""",
+    ) == [(0,)]
 
 
 def test_maven_run_succeeds(maven_run):
@@ -66,16 +66,25 @@ def test_maven_marts_carry_bookings_and_flag_missing_cost_lines(maven_run):
         home, "SELECT outcome, count(*), sum(net_bookings) FROM marts.fct_deal_margin GROUP BY 1 ORDER BY 1"
     )
     assert closed == [("lost", 2473, 0), ("won", 4238, 10005534)]
-    # fct_opportunities: the 8,800 exported deals less the 1,425 quarantined (open, blank account)
-    assert fetchall(home, "SELECT stage, count(*) FROM marts.fct_opportunities GROUP BY 1 ORDER BY 1") == [
-        ("closed_lost", 2473),
-        ("closed_won", 4238),
-        ("prospecting", 163),
-        ("qualification", 501),
+    # fct_opportunities: all 8,800 exported deals; the 1,425 open ones with a blank account carry the
+    # unknown account (no account id, no segment), and the reconciliation counts them
+    assert fetchall(
+        home,
+        """SELECT stage, count(*), count(*) FILTER (NOT has_known_account),
+                  count(*) FILTER (NOT has_known_account AND coalesce(account_id, segment_id) IS NOT NULL)
+           FROM marts.fct_opportunities GROUP BY 1 ORDER BY 1""",
+    ) == [
+        ("closed_lost", 2473, 0, 0),
+        ("closed_won", 4238, 0, 0),
+        ("prospecting", 500, 337, 0),
+        ("qualification", 1589, 1088, 0),
     ]
     assert fetchall(
-        home, "SELECT count(*) FROM marts.fct_opportunities WHERE account_id = '(no account)'"
-    ) == [(0,)]
+        home,
+        """SELECT account_status, opportunities, open_opportunities, closed_opportunities
+           FROM intermediate.int_account_reconciliation ORDER BY 1""",
+    ) == [("account not delivered", 0, 0, 0), ("known", 7375, 664, 6711), ("no account", 1425, 1425, 0)]
+    assert fetchall(home, "SELECT count(*) FROM marts.fct_deal_margin WHERE NOT has_known_account") == [(0,)]
     # no finance or activity tables delivered: the mart says so and leaves those lines null, not 0
     assert fetchall(
         home,

@@ -215,6 +215,8 @@ def test_only_the_planted_defects_fail_and_warnings_do_not(defective_marts):
         "relationships_fct_opportunities_segment_id__segment_id__ref_dim_segments_",
         "relationships_fct_deal_margin_segment_id__segment_id__ref_dim_segments_",
         "relationships_mart_segment_performance_segment_id__segment_id__ref_dim_segments_",
+        # a duplicated or reopened opportunity no longer matches the account reconciliation's counts
+        "assert_unknown_accounts_reconcile",
     }
     assert failed - planted <= knock_on, sorted(failed - planted)
     assert results[WARNED[1]] == {"status": "warn", "failures": 1}

@@ -18,6 +18,7 @@ components as (
         d.account_id,
         d.owner_rep_id as rep_id,
         d.product_id,
+        acc.account_id is not null as has_known_account,
         acc.segment_id,
         d.lead_source,
         d.currency as deal_currency,

@@ -125,6 +125,7 @@ select
     cast(account_id as varchar) as account_id,
     cast(rep_id as varchar) as rep_id,
     cast(product_id as varchar) as product_id,
+    cast(has_known_account as boolean) as has_known_account,
     cast(segment_id as varchar) as segment_id,
     cast(lead_source as varchar) as lead_source,
     cast(outcome as varchar) as outcome,

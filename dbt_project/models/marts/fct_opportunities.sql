@@ -53,6 +53,9 @@ select
     cast(o.account_id as varchar) as account_id,
     cast(o.owner_rep_id as varchar) as rep_id,
     cast(o.product_id as varchar) as product_id,
+    -- Kimball's unknown member: a deal whose account is null or has no row in accounts keeps its
+    -- row, flagged, with no segment (nothing is invented for it)
+    cast(acc.account_id is not null as boolean) as has_known_account,
     cast(acc.segment_id as varchar) as segment_id,
     cast(o.lead_source as varchar) as lead_source,
     cast(o.stage as varchar) as stage,
