@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures.warehouse import land_drop, query, run_dbt, warehouse
+from fixtures.warehouse import fetchall, land_drop, new_home, query, run_dbt, warehouse
 
 from salesalign.analytics.decision_data import read_decision_inputs
 from salesalign.quality.quarantine import TABLE as QUARANTINE
@@ -176,3 +176,44 @@ def test_the_analyses_read_every_closed_deal_with_no_firmographics_for_the_unkno
     assert len(unknown) == 5
     assert unknown[["segment_id", "industry", "size_band", "region", "employee_count"]].isna().all().all()
     assert deals.drop(unknown.index).industry.notna().all()
+
+
+def test_an_account_delivered_later_turns_its_deals_known_incrementally(homes, tiny_drop, tmp_path):
+    _, built, changed, _ = homes
+    home = new_home(tmp_path / "home", built)
+    later = tmp_path / "later"
+    (later / "accounts").mkdir(parents=True)
+    accounts = tiny_drop / "accounts.parquet"
+    with duckdb.connect() as con:
+        [(account,)] = con.execute(f"SELECT min(account_id) FROM read_parquet('{accounts}')").fetchall()
+        # the missing account arrives, with the attributes of an existing one
+        con.execute(
+            f"""COPY (SELECT * REPLACE ('{NOT_DELIVERED}' AS account_id) FROM read_parquet('{accounts}')
+                      WHERE account_id = '{account}')
+                TO '{later / "accounts" / "later.parquet"}' (FORMAT parquet)"""
+        )
+    land_drop(home, later)
+    run_dbt(home, "build")  # incremental facts: the deals of the account that arrived are reprocessed
+    [(segment,)] = fetchall(home, f"SELECT segment_id FROM marts.dim_accounts WHERE account_id = '{account}'")
+    sql = f"""SELECT opportunity_id, has_known_account, segment_id FROM marts.{{fact}}
+              WHERE account_id = '{NOT_DELIVERED}' ORDER BY 1"""
+    opportunities = query(home, sql.format(fact="fct_opportunities"))
+    arrived = sorted(k for k, v in changed.items() if v == NOT_DELIVERED)
+    assert opportunities.opportunity_id.tolist() == arrived
+    assert opportunities.has_known_account.all()
+    assert set(opportunities.segment_id) == {segment}
+    assert query(home, sql.format(fact="fct_deal_margin")).has_known_account.tolist() == [True, True]
+    statuses = query(
+        home, "SELECT account_status, opportunities FROM intermediate.int_account_reconciliation ORDER BY 1"
+    )
+    assert dict(statuses.values.tolist())["account not delivered"] == 0
+    assert dict(statuses.values.tolist())["no account"] == 5
+    # the incremental facts equal a full refresh
+    full = new_home(tmp_path / "full", home)
+    run_dbt(full, "run", "--full-refresh", "--select", "fct_opportunities", "fct_deal_margin")
+    for fact in ("fct_opportunities", "fct_deal_margin"):
+        incremental, refreshed = (
+            _without_load_times(query(h, f"SELECT * FROM marts.{fact} ORDER BY opportunity_id"))
+            for h in (home, full)
+        )
+        pd.testing.assert_frame_equal(incremental, refreshed, obj=fact)
