@@ -35,9 +35,9 @@ run: install manifest
 test: install manifest lint
 	$(BIN)/python -m pytest -m "not slow and not faults" $(PYTEST_ARGS)
 
-# Whole runs of the pipeline as a user types them (salesalign run on the demo, a file drop and the
-# Maven export, the UI in a browser, the documented Python API, a blocked run, reruns): about 8
-# minutes more. .ci/run runs them after `make test`.
+# Whole runs of the pipeline (salesalign run on the demo, a file drop and the Maven export, the UI
+# in a browser, the documented Python API, a blocked run, reruns, the scans of a run's outputs for
+# secrets and personal data): about 11 minutes more. .ci/run runs them after `make test`.
 test-slow: install manifest
 	$(BIN)/python -m pytest -m "slow and not faults" $(PYTEST_ARGS)
 

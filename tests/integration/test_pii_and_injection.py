@@ -158,6 +158,7 @@ def _published_relations(home: Path) -> list[tuple[str, str]]:
     return relations
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_no_personal_data_in_published_outputs(run, people):
     _, home = run
     contacts, needles, reps = people
@@ -201,6 +202,7 @@ def test_no_personal_data_in_published_outputs(run, people):
     ]  # control: the patterns match the generator's format
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_no_personal_data_in_the_run_event_log(run, people):
     """Dagster's events (landing previews, check results, logs) mask the contract's personal columns."""
     import dagster as dg
@@ -219,6 +221,7 @@ def _csv_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_csv_neutralises_formulas_and_parquet_keeps_the_original(run):
     _, home = run
     exports = home / "exports"
@@ -284,6 +287,7 @@ def _parse(page: str) -> _Tags:
     return parser
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_brief_of_the_run_shows_planted_segments_as_text(run):
     _, home = run
     page = (home / "reports" / "alignment-brief.html").read_text()
@@ -294,6 +298,7 @@ def test_brief_of_the_run_shows_planted_segments_as_text(run):
     assert "<script>alert(1)</script>" in "".join(parsed.text)  # what a reader sees
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_brief_escapes_every_text_it_shows(run, tmp_path):
     """Every label the brief draws from a table (segments, ICP segments, reps, practices, targets),
     replaced by hostile text, is shown escaped: no tag, no link, the text visible as it is."""

@@ -300,6 +300,7 @@ def _instance_texts(dagster_home: Path) -> dict[str, str]:
 # ------------------------------------------------------------------ the tests
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_the_canaries_were_really_used(runs, tiny_drop):
     """The ok run read both sources with the canaries; each failure failed for its own reason."""
     root, done = runs
@@ -323,6 +324,7 @@ def test_the_canaries_were_really_used(runs, tiny_drop):
     assert "refused" in unreachable.stderr.lower() or "connect" in unreachable.stderr.lower()
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_a_wrong_database_password_fails_clearly(runs, finance_db):
     if not finance_db.enforces_passwords:
         pytest.skip("the shared PostgreSQL server uses trust authentication: any password is accepted")
@@ -330,6 +332,7 @@ def test_a_wrong_database_password_fails_clearly(runs, finance_db):
     assert wrong.returncode == 1 and "password authentication failed" in wrong.stderr
 
 
+@pytest.mark.slow  # a whole run of the pipeline
 def test_no_canary_anywhere(runs):
     root, done = runs
     texts = {f"{name} stdout": p.stdout for name, p in done.items()}
