@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from fixtures.warehouse import query
+from fixtures.warehouse import assert_analytics_match_the_registry, query
 
 from orchestration import analytics
 from orchestration.transform import SalesalignTranslator
@@ -70,15 +70,7 @@ def test_every_table_is_written_with_its_declared_columns_and_types(tmp_path):
     for a in registry.ANALYSES:
         run = run_analysis(a, _connect(tmp_path), REPO / "causal.yml", REPO / "strategy.yml")
         assert run.missing and run.deals == 0 and run.period == (None, None), a.name
-    written = query(
-        tmp_path,
-        "select table_name, column_name, data_type from information_schema.columns "
-        "where table_schema = 'analytics' order by table_name, ordinal_position",
-    )
-    assert set(written.table_name) == set(registry.TABLES)
-    for name, table in registry.TABLES.items():
-        got = written[written.table_name == name]
-        assert list(zip(got.column_name, got.data_type, strict=True)) == list(table.types.items()), name
+    assert_analytics_match_the_registry(tmp_path)
     status = query(tmp_path, "select status from analytics.rep_performance").status
     assert status.str.contains("marts.fct_deal_margin does not exist").all()
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from fixtures.warehouse import analytics_resources, new_home, query
+from fixtures.warehouse import analytics_resources, assert_analytics_match_the_registry, new_home, query
 
 from orchestration import analytics
 from salesalign.analytics import registry
@@ -38,15 +38,7 @@ def truth(default_drop):
 
 
 def test_every_table_written_with_its_declared_columns_and_types(decisions_home):
-    written = query(
-        decisions_home,
-        "select table_name, column_name, data_type from information_schema.columns "
-        "where table_schema = 'analytics' order by table_name, ordinal_position",
-    )
-    assert set(written.table_name) == set(registry.TABLES)
-    for name, table in registry.TABLES.items():
-        got = written[written.table_name == name]
-        assert list(zip(got.column_name, got.data_type, strict=True)) == list(table.types.items()), name
+    assert_analytics_match_the_registry(decisions_home)
     for table in DECISION_TABLES:
         got = query(decisions_home, f"select * from analytics.{table.name}")
         assert len(got) > 0, table.name
