@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.stats
 import yaml
 
-from salesalign.analytics.decision_data import PRACTICES, period_columns
+from salesalign.analytics.decision_data import PRACTICES, has_margin, no_margin_reason, period_columns
 from salesalign.analytics.ratios import cluster_ratio
 from salesalign.analytics.registry import columns
 from salesalign.analytics.roi import pooled_practice_row, practice_costs, segment_effect_rows
@@ -46,6 +46,13 @@ NOT_DECLARED = (
 DIMENSIONS = ("industry", "size_band", "region")
 OTHER = "other"
 COMPANY = "all (company goals)"
+EFFORT_SHARES_ONLY = "effort shares only: "  # the status of targets measured without contribution margin
+# the strategy_alignment columns computed from contribution margin or revenue
+MARGIN_COLUMNS = (
+    "contribution_margin", "cm_per_selling_hour", "cm_per_selling_hour_ci_low", "cm_per_selling_hour_ci_high",
+    "previous_period_cm", "recent_period_cm", "realised_cm_growth_pct", "promised_contribution",
+    "realised_contribution", "realisation_pct", "realised_margin_pct",
+)
 Z95 = scipy.stats.norm.ppf(0.975)
 
 
@@ -216,9 +223,13 @@ def strategy_alignment(deals: pd.DataFrame | None, strategy: Strategy) -> pd.Dat
                 "status": "ok",
             }
         )
-    return (
-        pd.DataFrame(rows).assign(**period_columns(deals)).reindex(columns=columns("strategy_alignment"))
-    )
+    out = pd.DataFrame(rows)
+    if not has_margin(deals):
+        # effort shares are measured; returns and growth are not (a sum of unknowns is not 0)
+        money = [c for c in MARGIN_COLUMNS if c in out]
+        out[money] = np.nan
+        out["status"] = EFFORT_SHARES_ONLY + no_margin_reason(deals)
+    return out.assign(**period_columns(deals)).reindex(columns=columns("strategy_alignment"))
 
 
 def _practice_alignment(prescribed: bool, verdict: str) -> str:

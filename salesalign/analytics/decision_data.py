@@ -17,6 +17,10 @@ from salesalign.contract import PRACTICE_ACTIVITY_TYPES
 
 PRACTICES = PRACTICE_ACTIVITY_TYPES
 MART_TABLES = ("fct_deal_margin", "dim_accounts", "dim_reps")
+# the row label of deals whose account (so segment) or owner the source does not know, in tables grouped
+# by them: a group of its own, never dropped (marts.mart_segment_performance labels them alike)
+UNKNOWN_ACCOUNT = "(unknown account)"
+UNKNOWN_REP = "(unknown rep)"
 
 DEALS_SQL = """
 select d.opportunity_id, d.account_id, d.rep_id, d.product_id, d.segment_id, d.lead_source,
@@ -38,7 +42,8 @@ select d.opportunity_id, d.account_id, d.rep_id, d.product_id, d.segment_id, d.l
 from marts.fct_deal_margin d
 -- a deal with the unknown account (has_known_account false) stays, its firmographics null
 left join marts.dim_accounts a using (account_id)
-join marts.dim_reps r on r.rep_id = d.rep_id
+-- likewise a deal whose owner is unknown: its rep columns null
+left join marts.dim_reps r on r.rep_id = d.rep_id
 order by d.opportunity_id  -- fits sum in row order: the same deals must give the same digits
 """
 
@@ -163,14 +168,28 @@ def read_decision_inputs(con) -> DecisionInputs:
 
 
 def add_mix_columns(deals: pd.DataFrame) -> pd.DataFrame:
-    """Derived deal-mix columns the models adjust for (log list amount, close quarter, rep tenure)."""
+    """Derived deal-mix columns the models adjust for (log list amount, close quarter, rep tenure).
+
+    Unknown stays unknown (NaN): the design matrix gives it a missing indicator, and a covariate unknown
+    on every deal is constant and adjusts for nothing (`mix_adjusted_for` leaves it out)."""
     out = deals.copy()
-    out["log_list_amount"] = np.log1p(out.list_amount.fillna(0).clip(lower=0))
+    out["log_list_amount"] = np.log1p(out.list_amount.astype(float).clip(lower=0))
     out["close_quarter"] = out.close_date.dt.year.astype(str) + "Q" + out.close_date.dt.quarter.astype(str)
-    tenure = out.rep_tenure_months.fillna(0).clip(lower=0)
+    tenure = out.rep_tenure_months.astype(float).clip(lower=0)
     out["rep_tenure_60"] = tenure.clip(upper=60) / 60.0
-    out["first_year_rep"] = (tenure < 12).astype(float)
+    out["first_year_rep"] = (tenure < 12).astype(float).where(tenure.notna())
     return out
+
+
+def mix_adjusted_for(deals: pd.DataFrame, mix: dict[str, str]) -> str:
+    """The covariates of ``mix`` a model of ``deals`` really adjusts for, and those it cannot: a
+    covariate with one value (or none) on every deal, e.g. deal size from a source without amounts."""
+    d = add_mix_columns(deals)
+    varies = [name for name in mix if d[name].nunique(dropna=True) > 1]
+    constant = [name for name in mix if name not in varies]
+    return ", ".join(varies) + (
+        f" (not adjusted for {', '.join(constant)}: one value or unknown on every deal)" if constant else ""
+    )
 
 
 def period_columns(frame: pd.DataFrame, date_col: str = "close_date") -> dict:

@@ -292,6 +292,14 @@ def analyse_practice(
         y = pd.to_numeric(
             frame[outcome].astype("float64") if var.kind == "binary" else frame[outcome], errors="coerce"
         ).to_numpy(float)
+        if np.isnan(y).all():
+            rows += _status_rows(
+                practice.name,
+                [outcome],
+                f"not estimable: {outcome} is unknown on every closed deal (the source did not deliver "
+                "what it is computed from)",
+            )
+            continue
         if np.isnan(y).any():
             # rare (e.g. an unknown close date): analyse the complete rows on their own
             keep = ~np.isnan(y)

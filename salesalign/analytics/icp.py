@@ -33,17 +33,79 @@ from salesalign.analytics.blas import single_threaded
 from salesalign.analytics.decision_data import has_margin, period_columns
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.ratios import grouped_ratios
-from salesalign.analytics.registry import analysis, columns
+from salesalign.analytics.registry import columns
 
 if TYPE_CHECKING:
     from salesalign.analytics.runner import AnalysisInputs
 
 TIERS = ("A", "B", "C", "D")
-MARGIN_BASIS = "contribution margin per selling hour"
-REVENUE_BASIS = (
-    "revenue: net bookings per closed deal (cost basis '{cost_basis}': no contribution margin or selling "
-    "hours, so cm_* columns hold net bookings and selling_hours counts closed deals)"
+
+
+@dataclass(frozen=True)
+class Basis:
+    """One rung of the ICP's ladder of what it ranks on, chosen from what the data holds.
+
+    The ICP tables keep their column names on every rung (``contribution_margin``, ``selling_hours``,
+    ``cm_per_selling_hour``); the rung says what they hold, and its ``label`` is the `basis` column."""
+
+    rate: str  # what cm_per_selling_hour holds, e.g. "net bookings per closed deal"
+    total: str  # what the contribution_margin columns sum
+    effort: str  # the unit of the denominator ("hour of selling", "closed deal")
+    holds: str  # why this rung, and what the columns hold on it ("" on the top rung)
+
+    @property
+    def label(self) -> str:
+        return f"{self.rate} ({self.holds})" if self.holds else self.rate
+
+    @property
+    def is_money(self) -> bool:
+        return self is not WIN_RATE_BASIS
+
+
+MARGIN_BASIS = Basis("contribution margin per selling hour", "contribution margin", "hour of selling", "")
+MARGIN_PER_DEAL_BASIS = Basis(
+    "contribution margin per closed deal",
+    "contribution margin",
+    "closed deal",
+    "no selling hours on the closed deals: selling_hours counts closed deals",
 )
+BOOKINGS_BASIS = Basis(
+    "net bookings per closed deal",
+    "net bookings",
+    "closed deal",
+    "cost basis '{cost_basis}': no contribution margin, so cm_* columns hold net bookings and "
+    "selling_hours counts closed deals",
+)
+WIN_RATE_BASIS = Basis(
+    "won deals per closed deal",
+    "won deals",
+    "closed deal",
+    "no contribution margin and no won amounts (cost basis '{cost_basis}'): cm_* columns count won deals "
+    "and selling_hours counts closed deals, so the rate is the win rate",
+)
+# best first: the ICP ranks on the first rung the closed deals support
+LADDER = (MARGIN_BASIS, MARGIN_PER_DEAL_BASIS, BOOKINGS_BASIS, WIN_RATE_BASIS)
+
+
+def choose_basis(deals: pd.DataFrame) -> tuple[Basis, pd.DataFrame]:
+    """The first rung of `LADDER` the closed deals support, and the deals with ``contribution_margin``
+    and ``selling_hours`` holding what that rung ranks on (never a value the source did not deliver)."""
+    if has_margin(deals):
+        if float(deals.selling_hours.fillna(0).sum()) > 0 and deals.selling_hours.notna().all():
+            return MARGIN_BASIS, deals
+        return MARGIN_PER_DEAL_BASIS, deals.assign(selling_hours=1.0)
+    won_bookings = deals.net_bookings[deals.is_won] if "net_bookings" in deals else pd.Series(dtype=float)
+    if len(won_bookings) and won_bookings.notna().all() and float(won_bookings.sum()) > 0:
+        return BOOKINGS_BASIS, deals.assign(contribution_margin=deals.net_bookings, selling_hours=1.0)
+    return WIN_RATE_BASIS, deals.assign(contribution_margin=deals.is_won.astype(float), selling_hours=1.0)
+
+
+def basis_of(label: str | None) -> Basis:
+    """The rung whose `label` an ICP table's `basis` column holds (the top rung for tables without one)."""
+    for basis in LADDER:
+        if label is not None and str(label).startswith(basis.rate):
+            return basis
+    return MARGIN_BASIS
 
 
 @dataclass(frozen=True)
@@ -174,7 +236,8 @@ def _fit_frame(accounts: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_model(deals: pd.DataFrame, accounts: pd.DataFrame, settings: IcpSettings):
-    """WLS of account contribution per selling hour on firmographics; returns a predictor for accounts."""
+    """WLS of the account's value per unit of effort (the basis' rate; contribution margin per selling
+    hour on full cost data) on firmographics; returns a predictor for accounts."""
     acc = account_outcomes(deals)
     acc = acc[acc.selling_hours > 0].merge(_fit_frame(accounts), on="account_id")
     kinds = {
@@ -373,17 +436,8 @@ def icp_tables(
     """``icp_segments``, ``icp_account_fit`` and ``icp_validation`` (status rows when inputs are missing)."""
     if deals is None or deals.empty or accounts is None:
         return _status("no closed deals in the marts")
-    if has_margin(deals):
-        if deals.selling_hours.sum() <= 0:
-            return _status("not estimable: no selling activities: contribution per selling hour is unknown")
-        basis = MARGIN_BASIS
-    elif "net_bookings" in deals and deals.net_bookings.notna().all() and float(deals.net_bookings.sum()) > 0:
-        # no cost or activity data: the ICP ranks on revenue (net bookings per closed deal) instead
-        deals = deals.assign(contribution_margin=deals.net_bookings, selling_hours=1.0)
-        basis = REVENUE_BASIS.format(cost_basis=_cost_basis(deals))
-    else:
-        unmet = analysis("icp_tables").unmet(deals, None)
-        return _status(unmet.get("icp_segments", "not estimable: no value to rank segments on"))
+    rung, deals = choose_basis(deals)
+    basis = rung.label.format(cost_basis=_cost_basis(deals))
     segments = segment_table(deals, settings).assign(basis=basis)
     # account fit on the whole window
     predicted = fit_model(deals, accounts, settings)
@@ -399,13 +453,9 @@ def icp_tables(
     fit["selling_hours"] = fit.account_id.map(acc.selling_hours)
     fit["realised_cm_per_selling_hour"] = fit.account_id.map(acc.cm_per_selling_hour)
     fit["model"] = (
-        (
-            "WLS of account contribution per selling hour on "
-            if basis == MARGIN_BASIS
-            else "WLS of account net bookings per closed deal on "
-        )
+        f"WLS of account {rung.rate} on "
         + ", ".join(settings.fit_features)
-        + (" (weights: selling hours)" if basis == MARGIN_BASIS else " (weights: closed deals)")
+        + (" (weights: selling hours)" if rung is MARGIN_BASIS else " (weights: closed deals)")
         + "; score = percentile of the prediction"
     )
     fit["basis"] = basis

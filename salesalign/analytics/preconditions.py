@@ -237,30 +237,6 @@ def hire_dates_vary(tables: tuple[str, ...] = ()) -> Precondition:
     )
 
 
-def ranking_basis() -> Precondition:
-    """Contribution margin with selling hours, or net bookings on the won deals, to rank customers on."""
-
-    def check(deals, _reps):
-        margin = bool(deals.contribution_margin.notna().all())
-        if margin and float(deals.selling_hours.fillna(0).sum()) > 0:
-            return None
-        bookings = deals.net_bookings
-        if bookings.notna().all() and float(bookings.sum()) > 0:
-            return None
-        won = int(deals.is_won.sum())
-        if margin:
-            return "no selling activities: selling hours are 0 on every closed deal"
-        return (
-            f"no contribution margin (cost basis: {deals.cost_basis.iloc[0]}) and net bookings are "
-            f"{'missing' if bookings.isna().all() else 'zero'} on all {_n(won)} won deals (no won amounts)"
-        )
-
-    return Precondition(
-        "a value to rank on: contribution margin per selling hour, or without cost data net bookings",
-        check,
-    )
-
-
 def selling_hours_recorded(tables: tuple[str, ...] = ()) -> Precondition:
     """Selling hours recorded on the closed deals (the source delivered activities)."""
 
@@ -274,4 +250,24 @@ def selling_hours_recorded(tables: tuple[str, ...] = ()) -> Precondition:
 
     return Precondition(
         "selling hours on the deals: effort shares and returns per hour are measured in them", check, tables
+    )
+
+
+def margin_recorded(tables: tuple[str, ...] = ()) -> Precondition:
+    """Contribution margin on every closed deal (the source delivered the full cost data)."""
+
+    def check(deals, _reps):
+        known = int(deals.contribution_margin.notna().sum())
+        if known == len(deals):
+            return None
+        basis = deals.cost_basis.iloc[0] if "cost_basis" in deals and len(deals) else "unknown"
+        return (
+            f"contribution margin is known on {_n(known)} of {_n(len(deals))} closed deals "
+            f"(cost basis: {basis})"
+        )
+
+    return Precondition(
+        "contribution margin on every closed deal: the returns compared are contribution per selling hour",
+        check,
+        tables,
     )

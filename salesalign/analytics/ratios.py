@@ -14,6 +14,16 @@ import scipy.stats
 from salesalign.analytics.estimators import normal_interval
 
 
+def _clusters(cluster) -> pd.Series:
+    """Cluster ids with a row of unknown cluster (a deal with the unknown account) its own cluster:
+    it is independent of the others as far as anything recorded says, and is never dropped."""
+    keys = pd.Series(cluster).reset_index(drop=True)
+    if not keys.isna().any():
+        return keys
+    own = pd.Series([f"\x00row{i}" for i in range(len(keys))])
+    return keys.astype(object).where(keys.notna(), own)
+
+
 def cluster_ratio(a, d, cluster=None, alpha: float = 0.05) -> dict:
     """Ratio of sums with its cluster-robust SE and normal interval.
 
@@ -23,7 +33,7 @@ def cluster_ratio(a, d, cluster=None, alpha: float = 0.05) -> dict:
     a = np.asarray(a, float)
     d = np.asarray(d, float)
     if cluster is not None:
-        codes = pd.factorize(pd.Series(cluster), sort=False)[0]
+        codes = pd.factorize(_clusters(cluster), sort=False)[0]
         a = np.bincount(codes, a)
         d = np.bincount(codes, d)
     m = a.size
@@ -47,11 +57,13 @@ def grouped_ratios(
 ) -> pd.DataFrame:
     """``cluster_ratio`` of ``num`` over ``den`` for every group of ``by`` (vectorised)."""
     by = [by] if isinstance(by, str) else list(by)
-    g = frame.groupby(by + [cluster], observed=True, sort=False)[[num, den]].sum().reset_index()
-    sums = g.groupby(by, observed=True)[[num, den]].transform("sum")
+    # a group whose key is unknown (NaN) is a group of its own, never dropped
+    frame = frame.assign(**{cluster: _clusters(frame[cluster]).to_numpy()})
+    g = frame.groupby(by + [cluster], observed=True, sort=False, dropna=False)[[num, den]].sum().reset_index()
+    sums = g.groupby(by, observed=True, dropna=False)[[num, den]].transform("sum")
     r = sums[num] / sums[den].where(sums[den] != 0)
     g["_sq"] = (g[num] - r * g[den]) ** 2
-    out = g.groupby(by, observed=True).agg(
+    out = g.groupby(by, observed=True, dropna=False).agg(
         num=(num, "sum"), den=(den, "sum"), sq=("_sq", "sum"), n_clusters=(cluster, "size")
     )
     m = out.n_clusters

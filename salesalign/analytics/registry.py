@@ -398,8 +398,9 @@ REP_RAMP = Table(
 )
 
 # ---------------------------------------------------------------------------------------- ICP
-BASIS = _c("basis", VARCHAR, "What the ICP ranks on: `contribution margin per selling hour`, or "
-           "`revenue: net bookings per closed deal (...)` without cost data.")
+BASIS = _c("basis", VARCHAR, "What the ICP ranks on, the first rung of the ladder the data supports: "
+           "`contribution margin per selling hour`, `contribution margin per closed deal (...)`, `net "
+           "bookings per closed deal (...)` or `won deals per closed deal (...)`; the parenthesis says why.")
 ICP_SEGMENTS = Table(
     "icp_segments",
     "ICP segments (firmographic combinations): outcomes with intervals, score and tier A-D; `basis` says "
@@ -799,7 +800,6 @@ ANALYSES: tuple[Analysis, ...] = (
         preconditions=(
             pre.enough_closed_deals(),
             pre.outcome_varies(),
-            pre.ranking_basis(),
             pre.enough_distinct("segment_id", "segment", pre.MIN_SEGMENTS),
             pre.known_for_both_outcomes("segment_id", "segment"),
             pre.no_placeholder("account_id", "account"),
@@ -808,12 +808,17 @@ ANALYSES: tuple[Analysis, ...] = (
         guide="Settings in `strategy.yml` (`icp:`): segment dimensions (default industry, size_band, "
         "region), `min_deals` (100) and `min_accounts` (20) for a segment to be scored, optional "
         "`split_date` (default: 12 months before the last close date), `fit_features`.\n\n"
-        "`basis` (in all three ICP tables) names what the ICP ranks on: `contribution margin per selling "
-        "hour` (full cost data), or, when the marts have no contribution margin (cost basis not `full`), "
-        "`revenue: net bookings per closed deal (...)`. On the revenue basis the `cm_*` and "
-        "`contribution_margin` columns hold **net bookings** and `selling_hours` counts **closed deals** "
-        "(so \"per selling hour\" reads \"per closed deal\", which is win rate x average won deal size): "
-        "read them with the `basis` column, never as margin.\n\n"
+        "`basis` (in all three ICP tables) names what the ICP ranks on, the first rung of this ladder "
+        "the closed deals support (`salesalign.analytics.icp.LADDER`):\n\n"
+        "1. `contribution margin per selling hour`: full cost data and selling hours;\n"
+        "2. `contribution margin per closed deal`: full cost data, no selling hours on the closed deals;\n"
+        "3. `net bookings per closed deal`: no contribution margin (cost basis not `full`), amounts on "
+        "the won deals;\n"
+        "4. `won deals per closed deal` (the win rate): neither margin nor won amounts.\n\n"
+        "The columns keep their names on every rung: below the first, `selling_hours` counts **closed "
+        "deals** and the `cm_*` and `contribution_margin` columns hold what the rung names (margin, "
+        "**net bookings**, or **won deals**). Read them with the `basis` column, never as margin per "
+        "hour.\n\n"
         "Note: tier A segments (enterprise) win *less* often but return far more per hour; the ICP is "
         "judged on profitable growth, not win rate.",
     ),
@@ -857,7 +862,10 @@ ANALYSES: tuple[Analysis, ...] = (
         "salesalign.analytics.alignment:compute",
         (STRATEGY_ALIGNMENT, PRACTICE_ALIGNMENT, EFFORT_REALLOCATION),
         reads=("practice_effects_by_segment",),
-        preconditions=(pre.selling_hours_recorded(tables=("strategy_alignment", "effort_reallocation")),),
+        preconditions=(
+            pre.selling_hours_recorded(tables=("strategy_alignment", "effort_reallocation")),
+            pre.margin_recorded(tables=("effort_reallocation",)),
+        ),
         guide="`strategy.yml` (override with `SALESALIGN_STRATEGY_YML`): `targets` select segments by "
         "firmographic dimensions; each has an `intended_effort_share`, a `promised_cm_growth_pct`, a "
         "`promised_margin_pct` and `prescribed_practices`. Segments matched by no target form `other` "
@@ -894,7 +902,7 @@ Conventions for every table:
   says `not estimable: <finding> (needs <requirement>)`; one whose analysis raised says
   `failed: <exception type>: <message>`.
 
-## When the source has no cost or activity data (e.g. the Maven CRM export)
+## When the source has no cost, activity or amount data (e.g. the Maven CRM export)
 
 `marts.fct_deal_margin.cost_basis` says what the deal economics rest on: `full`, `bookings only: no
 finance data` or `partial: no <tables>`; the lines from tables the source did not deliver are NULL
@@ -908,11 +916,15 @@ there (not 0). The analytics tables follow it instead of failing or inventing nu
 margin needs cost data the source did not deliver (cost basis: ...)` |
 | `roi_by_segment`, `roi_by_channel`, `roi_by_rep` | deals and win rates; every CM, selling-hour and \
 selling-cost column NULL, `status` as above |
-| `icp_*` | ranked on **revenue**: net bookings per closed deal; the `basis` column says so (see ICP) |
-| `practice_effects*`, `roi_by_practice`, `practice_alignment` | status rows (no activities: practices \
-unknown) |
-| `strategy_alignment`, `effort_reallocation` | status rows (no selling hours: effort shares not \
-computable) |
+| `icp_*` | ranked on the next rung of the ICP's ladder the data supports (contribution margin per \
+closed deal, net bookings per closed deal, or the win rate); the `basis` column says which (see ICP) |
+| `practice_effects*` outcome `contribution_margin`, `roi_by_practice`, `practice_alignment` | status \
+rows (the margin, or without activities the practices, unknown) |
+| `strategy_alignment` | with selling hours: the effort shares against the strategy, every margin and \
+growth column NULL, `status` `effort shares only: ...`; without selling hours: status rows |
+| `effort_reallocation` | status rows (the returns compared are contribution per selling hour) |
+| deals whose account or owner the source does not know | a group of their own, `(unknown account)` / \
+`(unknown rep)`, in the tables grouped by segment or rep; never dropped |
 | `rep_ramp` | one `not estimable` row when every rep has the same hire date (an export without hire \
 dates) |
 

@@ -26,7 +26,14 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from salesalign.analytics.decision_data import PRACTICES, has_margin, no_margin_reason, period_columns
+from salesalign.analytics.decision_data import (
+    PRACTICES,
+    UNKNOWN_ACCOUNT,
+    UNKNOWN_REP,
+    has_margin,
+    no_margin_reason,
+    period_columns,
+)
 from salesalign.analytics.ratios import grouped_ratios
 from salesalign.analytics.registry import columns
 
@@ -75,6 +82,7 @@ def _returns(deals: pd.DataFrame, by: str) -> pd.DataFrame:
 def roi_by_segment(deals: pd.DataFrame | None) -> pd.DataFrame:
     if deals is None or deals.empty:
         return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_segment"))
+    deals = deals.assign(segment_id=deals.segment_id.fillna(UNKNOWN_ACCOUNT))
     out = _returns(deals, "segment_id")
     dims = deals.drop_duplicates("segment_id").set_index("segment_id")[["industry", "size_band", "region"]]
     out = out.join(dims, on="segment_id").assign(**period_columns(deals))
@@ -94,7 +102,7 @@ def roi_by_rep(deals: pd.DataFrame | None, rep_performance: pd.DataFrame | None)
     """Raw returns per rep plus the mix-adjusted contribution per deal from ``rep_performance``."""
     if deals is None or deals.empty:
         return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_rep"))
-    out = _returns(deals, "rep_id")
+    out = _returns(deals.assign(rep_id=deals.rep_id.fillna(UNKNOWN_REP)), "rep_id")
     if rep_performance is not None and not rep_performance.empty:
         cm = rep_performance[rep_performance.outcome == "contribution_margin"].set_index("rep_id")
         out = out.join(
@@ -136,7 +144,7 @@ def _verdict(lo: float, hi: float) -> str:
 def practice_costs(deals: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Per practice (and group): mean practice hours on treated deals and the loaded cost per hour."""
     rows = []
-    groups = [("all", deals)] if by is None else list(deals.groupby(by))
+    groups = [("all", deals)] if by is None else list(deals.groupby(by, dropna=False))
     for name, g in groups:
         for p in PRACTICES:
             t = g[g[f"has_{p}"].fillna(False).astype(bool)]
@@ -149,7 +157,7 @@ def practice_costs(deals: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
             rows.append(
                 {"practice": p, "group_name": name, "hours": hours, "rate": rate, "cost": hours * rate}
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["practice", "group_name", "hours", "rate", "cost"])
 
 
 def _practice_row(

@@ -43,6 +43,7 @@ from salesalign.analytics.blas import single_threaded
 from salesalign.analytics.decision_data import (
     add_mix_columns,
     has_margin,
+    mix_adjusted_for,
     no_margin_reason,
     period_columns,
 )
@@ -539,7 +540,7 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
                 "adjusted_top_quartile_mean": adj_top,
                 "adjusted_bottom_quartile_mean": adj_bottom,
                 "min_deals_per_rep": min_deals_per_rep,
-                "adjusted_for": ", ".join(MIX),
+                "adjusted_for": mix_adjusted_for(frame, MIX),
                 **period,
                 "status": "ok"
                 if not fit.boundary

@@ -25,7 +25,7 @@ import jinja2
 import pandas as pd
 
 from salesalign.analytics import registry
-from salesalign.analytics.icp import MARGIN_BASIS
+from salesalign.analytics.icp import basis_of
 from salesalign.analytics.preconditions import table_status
 from salesalign.publish.charts import IntervalChart, Point, Row
 from salesalign.publish.currency import marts_currency, symbol
@@ -220,12 +220,13 @@ def practice_effects_section(tables: BriefTables) -> Section:
     return Section("practices", title, "ok", words, "".join(figures))
 
 
-def _icp_labels(seg: pd.DataFrame) -> tuple[str, str, str]:
-    """What the ICP's money columns hold (its `basis` column): the total, the rate it ranks on, and the
-    unit of effort. Without cost data they hold net bookings per closed deal, never margin."""
-    if "basis" not in seg or (seg.basis == MARGIN_BASIS).all():
-        return "contribution margin", "CM per selling hour", "hour of selling"
-    return "net bookings", "net bookings per closed deal", "closed deal"
+def _icp_labels(seg: pd.DataFrame, money: Money):
+    """What the ICP's value columns hold (its `basis` column): the total, the rate it ranks on, the
+    unit of effort and the format of its values; below contribution margin they are named so (net
+    bookings, won deals), never margin, and a win rate is a percentage, not an amount."""
+    basis = basis_of(seg.basis.iloc[0] if "basis" in seg and len(seg) else None)
+    rate = "CM per selling hour" if basis.rate == "contribution margin per selling hour" else basis.rate
+    return basis.total, rate, basis.effort, (money if basis.is_money else pct)
 
 
 def icp_section(tables: BriefTables) -> Section:
@@ -234,8 +235,9 @@ def icp_section(tables: BriefTables) -> Section:
     seg, status = _usable(tables, "icp_segments")
     if seg is None:
         return Section("icp", title, status)
-    total, rate, effort = _icp_labels(seg)
+    total, rate, effort, fmt = _icp_labels(seg, money)
     basis = str(seg.basis.iloc[0]) if "basis" in seg else rate
+    count = fmt is not money  # the totals are won deals
     scored = seg.dropna(subset=["tier"]).sort_values("score_rank")
     tiers = (
         scored.groupby("tier")
@@ -247,12 +249,12 @@ def icp_section(tables: BriefTables) -> Section:
         )
         .reset_index()
     )
-    tiers["rate"] = (tiers.cm / tiers.hours).map(money)
-    tiers["total"] = tiers.cm.map(money)
+    tiers["rate"] = (tiers.cm / tiers.hours).map(fmt)
+    tiers["total"] = tiers.cm.map((lambda v: f"{v:,.0f}") if count else money)
     top = scored.head(5).assign(
         cm_hour=lambda d: [
             with_interval(
-                money, r.cm_per_selling_hour, r.cm_per_selling_hour_ci_low, r.cm_per_selling_hour_ci_high
+                fmt, r.cm_per_selling_hour, r.cm_per_selling_hour_ci_low, r.cm_per_selling_hour_ci_high
             )
             for r in d.itertuples()
         ],
@@ -298,15 +300,14 @@ def icp_section(tables: BriefTables) -> Section:
             Row(
                 r.group_name,
                 [Point(r.estimate, _f(r.ci_low), _f(r.ci_high), tone="reference")],
-                note=f"{with_interval(money, r.estimate, _f(r.ci_low), _f(r.ci_high))}, "
+                note=f"{with_interval(fmt, r.estimate, _f(r.ci_low), _f(r.ci_high))}, "
                 f"{r.n_accounts} accounts",
             )
             for r in oot.sort_values("group_name").itertuples()
         ]
         if rows:
-            figure = IntervalChart(
-                rows, money.axis(f"later-window {rate}"), fmt=money
-            ).svg()
+            label = f"later-window {rate}"
+            figure = IntervalChart(rows, label if count else money.axis(label), fmt=fmt).svg()
         lift = val[
             (val.group_name == "tier A vs rest")
             & (val.metric == "lift_cm_per_selling_hour")
@@ -411,29 +412,45 @@ def reps_section(tables: BriefTables) -> Section:
     reps, status = _usable(tables, "rep_performance")
     if reps is None:
         return Section("reps", title, status)
+    # the rep's contribution margin per deal when the source has cost data, else the win rate
     cm = reps[reps.outcome == "contribution_margin"].dropna(subset=["adjusted_mean"])
-    if cm.empty:
-        return Section("reps", title, "no mix-adjusted contribution margin per rep")
-    base = cm.adjusted_mean - cm.rep_effect  # company mean: the interval is on the effect
-    cm = cm.assign(low=base + cm.ci_low, high=base + cm.ci_high).sort_values("adjusted_mean")
+    measure, fmt = "contribution margin per deal", money
+    axis = money.axis("mix-adjusted contribution margin per deal")
+    if not cm.empty:
+        base = cm.adjusted_mean - cm.rep_effect  # company mean: the interval is on the effect
+        cm = cm.assign(low=base + cm.ci_low, high=base + cm.ci_high)
+    else:
+        cm = reps[reps.outcome == "win"].dropna(subset=["adjusted_mean"])
+        if cm.empty:
+            return Section("reps", title, "no mix-adjusted contribution margin or win rate per rep")
+        measure, fmt, axis = "win rate", pct, "mix-adjusted win rate (won deals per closed deal)"
+        # the effect's interval is on the logit scale: moved to the rate through the logit of the
+        # adjusted win rate (a close approximation of averaging over the company's deals)
+        logit = cm.adjusted_mean.map(lambda v: math.log(v / (1 - v)) if 0 < v < 1 else float("nan"))
+        cm = cm.assign(
+            low=(logit + cm.ci_low - cm.rep_effect).map(_expit),
+            high=(logit + cm.ci_high - cm.rep_effect).map(_expit),
+        )
+        base = pd.Series(float(cm.adjusted_mean.mean()), index=cm.index)
+    cm = cm.sort_values("adjusted_mean")
     rows = [
         Row(
             r.rep_id,
             [Point(r.adjusted_mean, _f(r.low), _f(r.high), tone=_rep_tone(r, base.mean()))],
-            note=f"{money(r.adjusted_mean)} ({r.n_deals} deals)" if i in (0, len(cm) - 1) else "",
+            note=f"{fmt(r.adjusted_mean)} ({r.n_deals} deals)" if i in (0, len(cm) - 1) else "",
         )
         for i, r in enumerate(cm.itertuples())
     ]
     figure = IntervalChart(
         rows,
-        money.axis("mix-adjusted contribution margin per deal"),
-        fmt=money,
+        axis,
+        fmt=fmt,
         row_height=11,
         label_width=90,
         zero_line=False,
     ).svg()
     words = (
-        f"<p>Each rep's contribution margin per deal if every rep had been handed the same mix of deals "
+        f"<p>Each rep's {measure} if every rep had been handed the same mix of deals "
         f"({escape(_period(cm))}): the model removes segment, product, lead source, deal size and tenure, "
         "and shrinks small samples towards the average. Green reps are reliably above the average rep, "
         "red reliably "
@@ -459,6 +476,10 @@ def reps_section(tables: BriefTables) -> Section:
     else:
         words += f"<p class='status'>{escape(sstatus)}</p>"
     return Section("reps", title, "ok", words, figure)
+
+
+def _expit(v: float) -> float:
+    return 1 / (1 + math.exp(-v)) if math.isfinite(v) else float("nan")
 
 
 def _rep_tone(r, mean: float) -> str:

@@ -10,6 +10,7 @@ writes "failed: ..." rows, logs its traceback, and the analyses after it and the
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import dagster as dg
 import duckdb
@@ -36,6 +37,17 @@ NO_HOURS = "not estimable: no selling activities: the source delivered none"
 NO_COST = "not estimable: contribution margin needs cost data the source did not deliver (cost basis: partial"
 NO_SEGMENT_EFFECTS = "not estimable: no per-segment effects for this practice"
 MOVE_LOSES = "moving effort as the strategy intends would lose contribution"
+NO_FINANCE = (
+    "not estimable: contribution margin needs cost data the source did not deliver (cost basis: bookings "
+    "only: no finance data)"
+)
+NO_MARGIN_OUTCOME = "not estimable: contribution_margin is unknown on every closed deal"
+SHARES_ONLY = "effort shares only: " + NO_FINANCE
+NO_MARGIN_TO_MOVE = (
+    "not estimable: contribution margin is known on 0 of 4,602 closed deals (cost basis: bookings"
+)
+NO_REPS = "not estimable: 0 reps on the closed deals (needs at least 5 reps"
+NO_SEGMENTS = "not estimable: 0 segments on the closed deals (needs at least 2 segments"
 
 # world -> table -> the start of its status (tables not named: "ok")
 EXPECTED: dict[str, dict[str, str]] = {
@@ -71,6 +83,33 @@ EXPECTED: dict[str, dict[str, str]] = {
         **dict.fromkeys(("strategy_alignment", "effort_reallocation"), NO_HOURS),
         "practice_alignment": NO_SEGMENT_EFFECTS,
     },
+    # activities but no finance: bookings, hours and outcomes; nothing that needs revenue or costs
+    "no_finance": {
+        **dict.fromkeys(("roi_by_segment", "roi_by_channel", "roi_by_rep"), NO_FINANCE),
+        "roi_by_practice": NO_MARGIN_OUTCOME,
+        "strategy_alignment": SHARES_ONLY,
+        "practice_alignment": NO_SEGMENT_EFFECTS,
+        "effort_reallocation": NO_MARGIN_TO_MOVE,
+    },
+    # no money at all: as without finance, and the ICP ranks on the win rate
+    "no_amounts": {
+        **dict.fromkeys(("roi_by_segment", "roi_by_channel", "roi_by_rep"), NO_FINANCE),
+        "roi_by_practice": NO_MARGIN_OUTCOME,
+        "strategy_alignment": SHARES_ONLY,
+        "practice_alignment": NO_SEGMENT_EFFECTS,
+        "effort_reallocation": NO_MARGIN_TO_MOVE,
+    },
+    "opportunities_only": {
+        **dict.fromkeys(
+            ("practice_effects", "practice_effects_by_segment", "effect_diagnostics", "roi_by_practice"),
+            NO_ACTIVITIES,
+        ),
+        **dict.fromkeys(("rep_performance", "rep_variance_summary", "rep_ramp"), NO_REPS),
+        **dict.fromkeys(("icp_segments", "icp_account_fit", "icp_validation"), NO_SEGMENTS),
+        **dict.fromkeys(("roi_by_segment", "roi_by_channel", "roi_by_rep"), NO_FINANCE),
+        **dict.fromkeys(("strategy_alignment", "effort_reallocation"), NO_HOURS),
+        "practice_alignment": NO_SEGMENT_EFFECTS,
+    },
 }
 SECTIONS = ("practices", "icp", "roi", "reps", "alignment", "reallocation")
 # world -> the brief sections the data supports
@@ -80,7 +119,10 @@ SUPPORTED = {
     "one_segment": {"practices", "roi", "reps", "alignment"},
     "segments_all_won": set(SECTIONS),
     "all_closes_on_one_day": set(SECTIONS),
-    "no_activities": {"icp"},
+    "no_activities": {"icp", "reps"},  # reps on the win rate: no contribution margin
+    "no_finance": {"practices", "icp", "reps"},
+    "no_amounts": {"practices", "icp", "reps"},
+    "opportunities_only": set(),
 }
 
 
@@ -124,7 +166,7 @@ def test_the_brief_renders_the_sections_the_data_supports_and_the_coverage(world
     shown = {s.anchor for s in brief.sections if s.ok}
     assert shown == SUPPORTED[world], (world, {s.anchor: s.status[:120] for s in brief.sections})
     html = (home / "reports" / "alignment-brief.html").read_text()
-    assert 'id="coverage"' in html and "nan" not in html.replace("financial", "")
+    assert 'id="coverage"' in html and not re.search(r"\bnan\b", html, re.IGNORECASE)
     not_ok = [c for c in brief.coverage if not c.ok]
     assert len(brief.coverage) == len(registry.TABLES)
     assert f"{len(registry.TABLES) - len(not_ok)} of {len(registry.TABLES)} analytics tables" in html
@@ -213,7 +255,7 @@ def test_money_says_its_basis_in_the_brief(worlds):
     icp = next(s for s in brief.sections if s.anchor == "icp")
     drawn = icp.words + icp.figure + icp.table
     assert "<th>net bookings per closed deal</th>" in drawn and "<th>net bookings</th>" in drawn
-    assert "Ranked on revenue: net bookings per closed deal" in drawn
+    assert "Ranked on net bookings per closed deal (cost basis" in drawn
     assert "CM per selling hour" not in drawn and "<th>contribution margin" not in drawn
     assert "per selling hour" not in drawn.replace("no contribution margin or selling hours", "")
     html = (home / "reports" / "alignment-brief.html").read_text()
@@ -224,3 +266,44 @@ def test_money_says_its_basis_in_the_brief(worlds):
     icp = next(s for s in brief.sections if s.anchor == "icp")
     assert "<th>CM per selling hour</th>" in icp.table and "net bookings" not in icp.table
     assert "Amounts are contribution margin" in (home / "reports" / "alignment-brief.html").read_text()
+
+
+def test_without_money_the_icp_ranks_on_the_win_rate_and_says_so(worlds):
+    """No amounts and no finance: the ladder's last rung. The ICP's value columns count won deals over
+    closed deals (the win rate, equal to its own win_rate column), and the brief shows percentages
+    labelled as the win rate, never an amount."""
+    home, _, brief = worlds["no_amounts"]
+    seg = query(home, "select * from analytics.icp_segments")
+    rung = "won deals per closed deal (no contribution margin and no won amounts"
+    assert seg.basis.str.startswith(rung).all()
+    assert (seg.cm_per_selling_hour - seg.win_rate).abs().max() < 1e-12
+    won = query(home, "select count(*) filter (is_won) as n from marts.fct_deal_margin").n[0]
+    assert seg.contribution_margin.sum() == won
+    icp = next(s for s in brief.sections if s.anchor == "icp")
+    assert "<th>won deals per closed deal</th>" in icp.table and "$" not in icp.table
+    # the rep models adjust only for what the source has: deal size is unknown on every deal
+    summary = query(home, "select * from analytics.rep_variance_summary where outcome = 'win'")
+    unadjusted = "(not adjusted for log_list_amount: one value or unknown on every deal)"
+    assert summary.adjusted_for[0].endswith(unadjusted)
+    reps = next(s for s in brief.sections if s.anchor == "reps")
+    assert "mix-adjusted win rate" in reps.figure and "contribution margin per deal" not in reps.words
+
+
+@pytest.mark.parametrize("world", ["no_finance", "opportunities_only"])
+def test_unknown_money_is_never_summed_to_zero(worlds, world):
+    """Without contribution margin the alignment keeps its measured effort shares and leaves every
+    margin column NULL (a sum of unknowns is not 0); the unknown rep and account are a group of their
+    own in the ROI tables, never dropped."""
+    home, _, _ = worlds[world]
+    money = ", ".join(
+        f"count({c}) as {c}" for c in ("contribution_margin", "recent_period_cm", "realised_contribution")
+    )
+    counts = query(home, f"select {money} from analytics.strategy_alignment").iloc[0]
+    assert (counts == 0).all(), counts
+    n = query(home, "select count(*) as n from marts.fct_deal_margin").n[0]
+    for table in ("roi_by_segment", "roi_by_channel", "roi_by_rep"):
+        assert query(home, f"select sum(n_deals) as n from analytics.{table}").n[0] == n, table
+    if world == "opportunities_only":
+        segments = query(home, "select segment_id from analytics.roi_by_segment").segment_id
+        assert list(segments) == ["(unknown account)"]
+        assert list(query(home, "select rep_id from analytics.roi_by_rep").rep_id) == ["(unknown rep)"]

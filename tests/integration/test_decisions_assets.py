@@ -186,10 +186,14 @@ def test_status_rows_without_activities_or_costs(small_marts_home, tmp_path):
         )
     result = dg.materialize(DECISION_ASSETS, resources=analytics_resources(home))
     assert result.success
-    for table in ("icp_segments", "icp_account_fit", "icp_validation", "strategy_alignment"):
-        assert query(home, f"select status from analytics.{table}").status.str.contains("no selling").all(), (
-            table
-        )
+    alignment = query(home, "select status from analytics.strategy_alignment")
+    assert alignment.status.str.contains("no selling").all()
+    # the ICP steps down its ladder: contribution margin per closed deal, not per (unrecorded) hour
+    for table in ("icp_segments", "icp_account_fit", "icp_validation"):
+        basis = query(home, f"select basis from analytics.{table}").basis
+        assert basis.str.startswith("contribution margin per closed deal (no selling hours").all(), table
+    seg = query(home, "select * from analytics.icp_segments")
+    assert (seg.selling_hours == seg.n_deals).all()  # the denominator counts closed deals
     practice = query(home, "select verdict, status from analytics.roi_by_practice")
     assert (practice.verdict == "not estimable").all() and practice.status.str.contains(
         "no practice effects"

@@ -170,7 +170,11 @@ def test_alignment_and_reallocation_on_known_allocation():
 def test_status_rows_instead_of_errors_when_inputs_are_missing():
     strategy = alignment.load_strategy()
     no_hours = _deals(hours=False)
-    assert icp.icp_tables(no_hours, pd.DataFrame())["icp_segments"].status.str.contains("no selling").all()
+    accounts = no_hours.drop_duplicates("account_id")[["account_id", "industry", "size_band", "region"]]
+    seg = icp.icp_tables(
+        no_hours.assign(cost_to_serve=0.0, days_to_close=30.0), accounts.assign(employee_count=100)
+    )["icp_segments"]
+    assert (seg.basis == icp.MARGIN_PER_DEAL_BASIS.label).all()  # the next rung: no hours to divide by
     assert alignment.strategy_alignment(no_hours, strategy).status.str.contains("no selling").all()
     assert (roi.roi_by_segment(no_hours).status != "ok").all()
     practice = roi.roi_by_practice(_deals(), None, None)
@@ -234,7 +238,7 @@ def test_bookings_only_source_computes_wins_and_revenue_icp_and_says_what_it_can
     ]
     tables = icp.icp_tables(deals, accounts)
     seg = tables["icp_segments"]
-    assert seg.basis.str.startswith("revenue: net bookings per closed deal").all()
+    assert seg.basis.str.startswith("net bookings per closed deal (cost basis").all()
     # on the revenue basis the per-"hour" columns are per closed deal: bookings / closed deals
     total = seg.contribution_margin.sum()
     assert total == pytest.approx(deals.net_bookings.sum())
@@ -259,4 +263,4 @@ def test_full_cost_data_keeps_the_margin_basis():
     accounts = deals.drop_duplicates("account_id")[["account_id", "industry", "size_band", "region"]].assign(
         employee_count=100
     )
-    assert (icp.icp_tables(deals, accounts)["icp_segments"].basis == icp.MARGIN_BASIS).all()
+    assert (icp.icp_tables(deals, accounts)["icp_segments"].basis == icp.MARGIN_BASIS.label).all()
