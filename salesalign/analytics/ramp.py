@@ -226,6 +226,7 @@ def rep_ramp(deals: pd.DataFrame | None, reps: pd.DataFrame | None) -> pd.DataFr
     unmet = analysis("rep_ramp").unmet(deals, reps).get("rep_ramp")
     if unmet:
         return table("rep_ramp").status_frame(unmet, period_columns(deals))
+    deals = deals[deals.rep_id.notna()]  # a ramp is a rep's: deals without a known owner have none
     owners = _rep_facts(deals, reps)
     d = deals.merge(owners[["rep_id", "profile", "cohort"]], on="rep_id")
     fy_deals = d[d.created_date < d.hire_date + pd.Timedelta(days=365)]

@@ -442,15 +442,20 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
         return status_frames("no closed deals")
     perf_rows, summary_rows = [], []
     fits = []
+    # a model of reps is fitted on the deals whose owner is known; the others are named, not guessed
+    unowned = int(deals.rep_id.isna().sum())
+    deals = deals[deals.rep_id.notna()]
     won = deals.is_won.to_numpy(float)
     keep, dropped = separated_strata(deals, won, MIX)
     win_deals = deals[keep]
+    unowned_note = f"left out: {unowned:,} deals whose owner the source does not know" if unowned else None
     notes = (
         f"left out of the win model: {int((~keep).sum()):,} deals of {len(dropped)} strata where every deal "
         f"was won or every deal lost (no finite coefficient): {'; '.join(dropped)}"
         if dropped
         else None
     )
+    notes = "; ".join(n for n in (unowned_note, notes) if n) or None
     remaining = win_deals.is_won.to_numpy(float)
     if len(win_deals) and 0 < remaining.sum() < len(win_deals) and win_deals.rep_id.nunique() > 1:
         win_fit = fit_logistic(remaining, mix_design(win_deals), win_deals.rep_id, "win")
@@ -465,7 +470,7 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
     if has_margin(deals):
         X = mix_design(deals)
         fit = fit_linear(deals.contribution_margin.to_numpy(float), X, deals.rep_id, "contribution_margin")
-        fits.append((fit, deals, None))
+        fits.append((fit, deals, unowned_note))
     else:
         # the source has no cost data: the margin model is a status row, not a model of zeros
         reason = no_margin_reason(deals)

@@ -14,6 +14,7 @@ import re
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 from fixtures.degraded import WORLDS, build_world, run_all
 from fixtures.warehouse import analytics_resources, new_home, query
@@ -110,6 +111,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         **dict.fromkeys(("strategy_alignment", "effort_reallocation"), NO_HOURS),
         "practice_alignment": NO_SEGMENT_EFFECTS,
     },
+    "owner_unknown_on_some_deals": {},
 }
 SECTIONS = ("practices", "icp", "roi", "reps", "alignment", "reallocation")
 # world -> the brief sections the data supports
@@ -123,6 +125,7 @@ SUPPORTED = {
     "no_finance": {"practices", "icp", "reps"},
     "no_amounts": {"practices", "icp", "reps"},
     "opportunities_only": set(),
+    "owner_unknown_on_some_deals": set(SECTIONS),
 }
 
 
@@ -307,3 +310,18 @@ def test_unknown_money_is_never_summed_to_zero(worlds, world):
         segments = query(home, "select segment_id from analytics.roi_by_segment").segment_id
         assert list(segments) == ["(unknown account)"]
         assert list(query(home, "select rep_id from analytics.roi_by_rep").rep_id) == ["(unknown rep)"]
+
+
+def test_deals_without_a_known_owner_are_left_out_of_the_rep_models_and_said_so(worlds):
+    home, _, _ = worlds["owner_unknown_on_some_deals"]
+    unowned = query(home, "select count(*) as n from marts.fct_deal_margin where rep_id is null").n[0]
+    assert 300 < unowned < 620  # about one deal in ten of 4,602
+    summary = query(home, "select * from analytics.rep_variance_summary").set_index("outcome")
+    said = f"left out: {unowned:,} deals whose owner the source does not know"
+    assert summary.notes.str.startswith(said).all()
+    assert summary.loc["contribution_margin"].n_deals == 4602 - unowned
+    by_rep = query(home, "select * from analytics.roi_by_rep").set_index("rep_id")
+    assert by_rep.n_deals.sum() == 4602 and by_rep.loc["(unknown rep)"].n_deals == unowned
+    # the unknown owner is a group of deals, not a rep: it has no mix-adjusted effect
+    assert pd.isna(by_rep.loc["(unknown rep)"].adjusted_cm_per_deal)
+    assert by_rep.drop(index="(unknown rep)").adjusted_cm_per_deal.notna().all()
