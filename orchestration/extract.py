@@ -31,6 +31,7 @@ from salesalign.extract.landing import (
     LandingError,
     land_source,
     preview,
+    record_source,
     row_count,
 )
 from salesalign.extract.profiles import count_line
@@ -78,9 +79,14 @@ def fail_fast_on_data_errors(fn: Callable) -> Callable:
     **EXTRACT_SCHEDULING,
 )
 @fail_fast_on_data_errors
-def source_snapshot(context: dg.AssetExecutionContext, source: SourceResource) -> dg.MaterializeResult:
+def source_snapshot(
+    context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     through = extraction_through(context)
-    described = {**source.build(through).prepare(), "extracted_through": through or "now"}
+    src = source.build(through)
+    described = {**src.prepare(), "extracted_through": through or "now"}
+    with warehouse.connect() as con:
+        record_source(con, src.name, described)
     for key, counts in (described.get("rows") or {}).items():  # a profile source: one line per table
         context.log.info(f"mapped {count_line(key, counts)}")
     context.log.info(f"source ready: {described}")

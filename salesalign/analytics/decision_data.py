@@ -25,7 +25,7 @@ UNKNOWN_REP = "(unknown rep)"
 DEALS_SQL = """
 select d.opportunity_id, d.account_id, d.rep_id, d.product_id, d.segment_id, d.lead_source,
        a.industry, a.size_band, a.region, a.country, a.employee_count,
-       d.is_won, d.created_date, d.close_date, d.close_month, d.days_to_close,
+       d.is_won, d.created_date, d.close_date, d.close_month, d.days_to_close, d.reporting_currency,
        cast(d.list_amount as double) as list_amount,
        cast(d.net_revenue as double) as net_revenue,
        cast(d.cogs as double) as cogs,

@@ -289,7 +289,8 @@ REP_PERFORMANCE = Table(
     (
         _c("rep_id", VARCHAR, "The rep."),
         _c("outcome", VARCHAR, "`win` or `contribution_margin`."),
-        _c("scale", VARCHAR, "Scale of the rep effect: `logit (latent)` or `USD per deal`."),
+        _c("scale", VARCHAR, "Scale of the rep effect: `logit (latent)` or `<reporting currency> per deal` "
+           "(e.g. `USD per deal`)."),
         _c("n_deals", BIGINT, "Closed deals owned by the rep."),
         _c("raw_mean", DOUBLE, "Win rate or contribution margin per deal as realised."),
         _c("expected_mean_given_mix", DOUBLE, "What the rep's deals would average with a company-average "
@@ -322,7 +323,7 @@ REP_VARIANCE_SUMMARY = Table(
     (
         _c("outcome", VARCHAR, "`win` or `contribution_margin` (one row each)."),
         _c("model", VARCHAR, "The model fitted."),
-        _c("scale", VARCHAR, "Scale of the variances: `logit (latent)` or `USD per deal`."),
+        _c("scale", VARCHAR, "Scale of the variances: `logit (latent)` or `<reporting currency> per deal`."),
         _c("n_deals", BIGINT, "Closed deals in the fit."),
         _c("n_reps", BIGINT, "Reps in the fit."),
         _c("sigma2_rep", DOUBLE, "Variance of the rep effects (0 at the boundary)."),

@@ -181,7 +181,9 @@ def _profile_interval(loglik, x_hat: float, lo: float, hi: float, xtol: float = 
     return left, right
 
 
-def fit_linear(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str) -> RandomInterceptFit:
+def fit_linear(
+    y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str, currency: str = "USD"
+) -> RandomInterceptFit:
     """MixedLM (REML) random intercept per rep; boundary handling; profile-likelihood ICC interval."""
     codes, reps = pd.factorize(rep, sort=True)
     k = len(reps)
@@ -220,7 +222,7 @@ def fit_linear(y: np.ndarray, X: np.ndarray, rep: pd.Series, outcome: str) -> Ra
     return RandomInterceptFit(
         outcome,
         "MixedLM REML, random intercept per rep",
-        "USD per deal",
+        f"{currency} per deal",
         s2_u,
         s2_e,
         icc,
@@ -469,7 +471,10 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
         summary_rows.append({"outcome": "win", "status": reason, **period})
     if has_margin(deals):
         X = mix_design(deals)
-        fit = fit_linear(deals.contribution_margin.to_numpy(float), X, deals.rep_id, "contribution_margin")
+        currency = str(deals.reporting_currency.iloc[0]) if "reporting_currency" in deals else "USD"
+        fit = fit_linear(
+            deals.contribution_margin.to_numpy(float), X, deals.rep_id, "contribution_margin", currency
+        )
         fits.append((fit, deals, unowned_note))
     else:
         # the source has no cost data: the margin model is a status row, not a model of zeros

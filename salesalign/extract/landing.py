@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ from salesalign.extract.sources import Batch, Source
 
 RAW_SCHEMA = "raw"
 LOADS = f"{RAW_SCHEMA}._loads"
+SOURCES = f"{RAW_SCHEMA}._sources"  # what each source said about itself when made ready
 
 
 class LandingError(Exception):
@@ -81,6 +83,25 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             source_file VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL, file_bytes BIGINT NOT NULL,
             rows BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL)"""
     )
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {SOURCES} (
+            described_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, description VARCHAR NOT NULL)"""
+    )
+
+
+def record_source(con: duckdb.DuckDBPyConnection, source: str, described: dict) -> None:
+    """Log what ``source`` said when it was made ready (`Source.prepare`: the tables it lacks, rows read
+    and mapped, its profile's assumptions) as JSON in `raw._sources`; the brief shows the latest. A
+    rerun that says the same as the latest entry logs nothing, so rerunning changes nothing in raw."""
+    ensure_raw_tables(con)
+    description = json.dumps(described, default=str, sort_keys=True)
+    latest = con.execute(
+        f"SELECT source, description FROM {SOURCES} ORDER BY described_at DESC LIMIT 1"
+    ).fetchone()
+    if latest == (source, description):
+        return
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con.execute(f"INSERT INTO {SOURCES} VALUES (?, ?, ?)", [now, source, description])
 
 
 def file_sha256(path: Path) -> str:

@@ -29,6 +29,7 @@ from salesalign.analytics.icp import basis_of
 from salesalign.analytics.preconditions import table_status
 from salesalign.publish.charts import IntervalChart, Point, Row
 from salesalign.publish.currency import marts_currency, symbol
+from salesalign.publish.delivery import Delivery, read_delivery
 
 TEMPLATES = Path(__file__).parent / "templates"
 BRIEF_PATH = Path("reports") / "alignment-brief.html"
@@ -718,11 +719,12 @@ def render(
     generated_at: datetime | None = None,
     covered: list[Coverage] | None = None,
     cost_bases: tuple[str, ...] = (),
+    delivery: Delivery | None = None,
 ) -> str:
     """The brief as one HTML document (styles and charts inline); `currency` is the marts' (None
     before they are built); `covered` fills the coverage section (none without it); `cost_bases` are
     the deals' (amounts are contribution margin only when every deal has the full cost basis; none
-    known, the brief claims neither)."""
+    known, the brief claims neither); `delivery` is what the source delivered (shown with the coverage)."""
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False, undefined=jinja2.StrictUndefined
     ).get_template("alignment-brief.html.j2")
@@ -736,6 +738,7 @@ def render(
         coverage_ran=sum(c.ok for c in covered or []),
         full_costs=set(cost_bases) == {"full"},
         cost_bases=", ".join(cost_bases),
+        delivery=delivery,
     )
 
 
@@ -759,7 +762,14 @@ def write_brief(con: duckdb.DuckDBPyConnection, home: Path, run_id: str) -> Brie
     tables = read_tables(con)
     sections = build_sections(tables)
     covered = coverage(tables)
-    html = render(sections, tables.currency, run_id, covered=covered, cost_bases=tables.cost_bases)
+    html = render(
+        sections,
+        tables.currency,
+        run_id,
+        covered=covered,
+        cost_bases=tables.cost_bases,
+        delivery=read_delivery(con),
+    )
     target = home / BRIEF_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{run_id}.tmp")

@@ -129,20 +129,20 @@ def test_maven_analytics_compute_what_the_data_supports(maven_run):
         """SELECT count(*), count(adjusted_mean), min(n_deals) > 0 FROM analytics.rep_performance
            WHERE outcome = 'win'""",
     ) == [(30, 30, True)]
-    # win rates per segment and channel are computed; ICP ranks accounts on revenue, labelled
+    # win rates per segment and channel are computed; the ICP ranks on net bookings, labelled
     assert fetchall(
         home, "SELECT sum(n_deals), sum(n_won), count(win_rate) FROM analytics.roi_by_segment"
     ) == [(6711, 4238, 36)]
     segs = fetchall(
         home,
         """SELECT count(*), sum(n_deals), sum(n_won), count(win_rate), count(DISTINCT basis),
-                  min(basis LIKE 'revenue: net bookings per closed deal%')
+                  min(basis LIKE 'net bookings per closed deal (cost basis%')
            FROM analytics.icp_segments""",
     )
     assert segs == [(36, 6711, 4238, 36, 1, True)]
     fit = fetchall(
         home,
-        """SELECT count(*), count(fit_score), min(status), min(basis LIKE 'revenue:%'),
+        """SELECT count(*), count(fit_score), min(status), min(basis LIKE 'net bookings per closed deal%'),
                   min(model LIKE '%net bookings per closed deal%')
            FROM analytics.icp_account_fit""",
     )
@@ -185,3 +185,14 @@ def test_maven_status_rows_for_what_cannot_be_computed(maven_run):
     # no hire dates in the export: the ramp is a status row, not a ramp of an assumed date
     ramp = fetchall(home, "SELECT kind, status FROM analytics.rep_ramp")
     assert len(ramp) == 1 and ramp[0][0] == "status" and "same hire date" in ramp[0][1]
+
+
+def test_maven_brief_says_what_the_export_delivered_and_assumed(maven_run):
+    home, _ = maven_run
+    html = (home / "reports" / "alignment-brief.html").read_text().replace("&#34;", '"').replace("&#39;", "'")
+    assert 'id="delivered"' in html and "Source <code>files+maven" in html
+    for missing in ("crm.activities", "finance.invoices", "finance.rep_costs"):
+        assert f"<td>{missing}</td><td>not delivered</td>" in html
+    n = fetchall(home, "SELECT count(*) FROM raw.opportunities")[0][0]
+    assert f"<td>crm.opportunities</td><td>{n:,}</td>" in html
+    assert "<li><code>reps.hire_date</code>: the export has no hire dates;" in html

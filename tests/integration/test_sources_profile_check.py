@@ -17,7 +17,7 @@ from fixtures.cli import SALESALIGN, cli_env
 
 from orchestration.extract import source_snapshot
 from orchestration.operations import latest_partition
-from orchestration.resources import SourceResource, analysis_resource
+from orchestration.resources import SourceResource, WarehouseResource, analysis_resource
 from salesalign.analytics import alignment
 from salesalign.analytics.config import NOT_DECLARED, load_config, read_deals
 from salesalign.extract import profiles
@@ -95,7 +95,9 @@ def test_a_malformed_profile_fails_the_extraction_in_one_attempt(tmp_path):
     started = time.monotonic()
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
-            [source_snapshot], resources={"source": source}, partition_key=latest_partition(),
+            [source_snapshot],
+            resources={"source": source, "warehouse": WarehouseResource(home=str(tmp_path / "home"))},
+            partition_key=latest_partition(),
             instance=instance, raise_on_error=False,
         )
     assert not result.success
