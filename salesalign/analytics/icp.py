@@ -18,6 +18,11 @@ The account fit score (0-100) is the percentile of an account's predicted contri
 hour, from a weighted least-squares model on firmographics (weights = selling hours); tiers A >= 75,
 B >= 50, C >= 25, D. Its calibration table compares the predictions of a model trained on the earlier
 window with the later window's realised contribution per hour, by score decile.
+
+Contribution margin per selling hour is the top rung of a ladder (`LADDER`): a source without selling
+hours, cost data or won amounts is ranked on the first rung its closed deals support (contribution
+margin per closed deal, net bookings per closed deal, the win rate), with the same steps and columns,
+and every table's `basis` says which.
 """
 
 from __future__ import annotations
