@@ -17,8 +17,12 @@ import pandas as pd
 import pytest
 from fixtures.warehouse import fetchall, land_drop, new_home, query, run_dbt, warehouse
 
+from salesalign.extract import profiles
+from salesalign.extract.landing import land_source
+from salesalign.extract.mapped import MappedFileSource
 from salesalign.quality.quarantine import TABLE as QUARANTINE
 from salesalign.quality.validate import validate_raw_batch
+from salesalign.settings import REPO
 
 REP_NOT_DELIVERED = "REP-NOT-DELIVERED"
 PRODUCT_NOT_DELIVERED = "PRODUCT-NOT-DELIVERED"
@@ -319,3 +323,33 @@ def test_reps_and_products_delivered_later_turn_their_deals_known_incrementally(
     for fact in ("fct_opportunities", "fct_deal_margin"):
         incremental, refreshed = (_table(h, f"marts.{fact}", "opportunity_id") for h in (home, full))
         pd.testing.assert_frame_equal(incremental, refreshed, obj=fact)
+
+
+def test_an_export_that_names_no_rep_or_product_reaches_the_marts(tmp_path):
+    # the flat export (tests/data/flat_export): one file of closed deals, no reps or products
+    flat = REPO / "tests" / "data" / "flat_export"
+    source = MappedFileSource(flat, profiles.load_profile(flat / "profile.yml"), tmp_path / "staging")
+    home = new_home(tmp_path / "home")
+    with duckdb.connect(str(warehouse(home))) as con:
+        land_source(con, source)
+        load_ids = [r[0] for r in con.execute("SELECT load_id FROM raw._loads").fetchall()]
+        assert validate_raw_batch(con, "opportunities", load_ids, home, build_docs=False).passed
+    run_dbt(home, "build")  # passes: an empty dim_reps is a warning
+    assert fetchall(
+        home,
+        """SELECT count(*), count(rep_id), count(product_id), bool_or(has_known_rep),
+                  bool_or(has_known_product), min(cost_basis), max(cost_basis), count(cogs)
+           FROM marts.fct_deal_margin""",
+    ) == [(10, 0, 0, False, False, *["bookings only: no finance data; unknown product"] * 2, 0)]
+    assert fetchall(home, "SELECT count(*) FROM marts.dim_reps") == [(0,)]
+    # every closed deal is in the rep mart's unknown-rep rows, and both reconciliations count them
+    assert fetchall(
+        home,
+        """SELECT bool_and(rep_month_id LIKE '(unknown rep)|%' AND rep_id IS NULL), sum(deals_closed)
+           FROM marts.mart_rep_performance""",
+    ) == [(True, 10)]
+    for parent in ("rep", "product"):
+        assert fetchall(
+            home,
+            f"SELECT {parent}_status, opportunities FROM intermediate.int_{parent}_reconciliation ORDER BY 1",
+        ) == [("known", 0), (f"no {parent}", 10), (f"{parent} not delivered", 0)]
