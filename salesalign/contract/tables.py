@@ -223,8 +223,18 @@ TABLES: tuple[Table, ...] = (
                 "Account the deal is with; null when the source does not know it (the deal keeps its "
                 "row in the marts with the unknown account).",
             ),
-            _c("owner_rep_id", "VARCHAR", "Rep who owns the deal.", nullable=False),
-            _c("product_id", "VARCHAR", "Main product sold.", nullable=False),
+            _c(
+                "owner_rep_id",
+                "VARCHAR",
+                "Rep who owns the deal; null when the source does not know it (the deal keeps its row "
+                "in the marts with the unknown rep).",
+            ),
+            _c(
+                "product_id",
+                "VARCHAR",
+                "Main product sold; null when the source does not know it (the deal keeps its row in "
+                "the marts with the unknown product, and no COGS).",
+            ),
             _c(
                 "lead_source",
                 "VARCHAR",

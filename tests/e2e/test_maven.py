@@ -85,6 +85,17 @@ def test_maven_marts_carry_bookings_and_flag_missing_cost_lines(maven_run):
            FROM intermediate.int_account_reconciliation ORDER BY 1""",
     ) == [("account not delivered", 0, 0, 0), ("known", 7375, 664, 6711), ("no account", 1425, 1425, 0)]
     assert fetchall(home, "SELECT count(*) FROM marts.fct_deal_margin WHERE NOT has_known_account") == [(0,)]
+    # every deal names its sales agent and product, and both were delivered: no unknown rep or product
+    for parent in ("rep", "product"):
+        assert fetchall(
+            home,
+            f"""SELECT {parent}_status, opportunities FROM intermediate.int_{parent}_reconciliation
+                ORDER BY 1""",
+        ) == [("known", 8800), (f"no {parent}", 0), (f"{parent} not delivered", 0)]
+    assert fetchall(
+        home,
+        "SELECT count(*) FILTER (NOT (has_known_rep AND has_known_product)) FROM marts.fct_opportunities",
+    ) == [(0,)]
     # no finance or activity tables delivered: the mart says so and leaves those lines null, not 0
     assert fetchall(
         home,

@@ -4,7 +4,9 @@
     contribution_margin = gross_margin - selling_cost - allocated_cost_to_serve. 
     A component whose source table was not delivered at all (int_source_coverage: e.g. an export
     without finance data) is null, not 0, and so is everything computed from it; a deal with no
-    rows in a delivered table gets 0. -#}
+    rows in a delivered table gets 0. A deal whose product is unknown (null or not delivered) has
+    an unknown COGS (null, and so its margins; cost_basis says why); a deal whose owner rep is
+    unknown keeps its costs (effort is costed from the activities' own reps). -#}
 {%- set practices = practice_types() %}
 with deals as (
     select *
@@ -19,6 +21,8 @@ components as (
         d.owner_rep_id as rep_id,
         d.product_id,
         acc.account_id is not null as has_known_account,
+        rep.rep_id is not null as has_known_rep,
+        prod.product_id is not null as has_known_product,
         acc.segment_id,
         d.lead_source,
         d.currency as deal_currency,
@@ -39,8 +43,11 @@ components as (
             when cov.has_invoice_data or cov.has_credit_note_data then coalesce(rev.credits, 0)
         end as credits,
         case when cov.has_invoice_data then coalesce(rev.net_revenue, 0) end as net_revenue,
-        cogs.cogs_rate,
-        case when cov.has_invoice_data and cov.has_product_cost_data then coalesce(cogs.cogs, 0) end as cogs,
+        case when prod.product_id is not null then cogs.cogs_rate end as cogs_rate,
+        case
+            when cov.has_invoice_data and cov.has_product_cost_data and prod.product_id is not null
+                then coalesce(cogs.cogs, 0)
+        end as cogs,
         case when cov.has_activity_data then coalesce(eff.activity_count, 0) end as activity_count,
         case when cov.has_activity_data then coalesce(eff.selling_minutes, 0) end as selling_minutes,
         case when cov.has_activity_data then coalesce(eff.selling_hours, 0) end as selling_hours,
@@ -59,13 +66,15 @@ components as (
         case when cov.has_activity_data then coalesce(prac.{{ p }}_hours, 0) end as {{ p }}_hours,
         {%- endfor %}
         case when cov.has_activity_data then coalesce(eff.unpriced_hours, 0) end as unpriced_hours,
-        cov.cost_basis,
-        cov.has_cost_data,
+        {{ deal_cost_basis('cov.cost_basis', 'prod.product_id is not null') }} as cost_basis,
+        cov.has_cost_data and prod.product_id is not null as has_cost_data,
         cov.has_invoice_data,
         cov.has_activity_data
     from deals as d
     cross join {{ ref('int_source_coverage') }} as cov
     left join {{ ref('int_accounts_segmented') }} as acc on acc.account_id = d.account_id
+    left join {{ ref('stg_crm__reps') }} as rep on rep.rep_id = d.owner_rep_id
+    left join {{ ref('stg_crm__products') }} as prod on prod.product_id = d.product_id
     left join {{ ref('int_deal_revenue') }} as rev on rev.opportunity_id = d.opportunity_id
     left join {{ ref('int_deal_cogs') }} as cogs on cogs.opportunity_id = d.opportunity_id
     left join {{ ref('int_deal_effort') }} as eff on eff.opportunity_id = d.opportunity_id

@@ -1,5 +1,7 @@
 -- depends_on: {{ ref('stg_crm__opportunities') }}
 -- depends_on: {{ ref('stg_crm__accounts') }}
+-- depends_on: {{ ref('stg_crm__reps') }}
+-- depends_on: {{ ref('stg_crm__products') }}
 -- depends_on: {{ ref('stg_crm__activities') }}
 -- depends_on: {{ ref('stg_finance__invoices') }}
 -- depends_on: {{ ref('stg_finance__credit_notes') }}
@@ -22,8 +24,8 @@
 }}
 {#- One row per closed opportunity (won or lost) with its margin waterfall in the reporting
     currency. Incremental: a run recomputes the deals whose own rows (opportunity, activities,
-    invoices, credit notes, commissions) or reference data (rep costs, product costs, FX rates of
-    their dates) changed since the last run, plus every closed deal of an account whose
+    invoices, credit notes, commissions) or reference data (owner rep, product, rep costs, product
+    costs, FX rates of their dates) changed since the last run, plus every closed deal of an account whose
     cost-to-serve, attributes or deals changed (cost-to-serve allocation couples an account's
     deals). A deal that is no longer closed is removed by the post-hook. When what the source
     delivered changes (int_source_coverage: e.g. finance tables arrive) or the reporting currency
@@ -72,6 +74,14 @@ changed_deals as (
     inner join {{ ref('stg_finance__product_costs') }} as pc
         on pc.product_id = o.product_id and o.close_date >= pc.valid_from
     where pc._loaded_at > (select loaded_through from watermark)
+    union
+    -- a rep or product delivered later turns its deals known (and an unknown product's COGS)
+    select opportunity_id from {{ ref('stg_crm__opportunities') }}
+    where is_closed
+        and (
+            owner_rep_id in ({{ changed_keys('rep_id', ref('stg_crm__reps')) }})
+            or product_id in ({{ changed_keys('product_id', ref('stg_crm__products')) }})
+        )
 ),
 
 changed_accounts as (
@@ -94,7 +104,7 @@ coverage_changed as (
     select 1 as changed
     from {{ this }} as t
     cross join {{ ref('int_source_coverage') }} as c
-    where t.cost_basis <> c.cost_basis
+    where t.cost_basis <> {{ deal_cost_basis('c.cost_basis', 't.has_known_product') }}
         or t.has_invoice_data <> c.has_invoice_data
         or t.has_activity_data <> c.has_activity_data
         or (t.credits is null) <> not (c.has_invoice_data or c.has_credit_note_data)
@@ -126,6 +136,8 @@ select
     cast(rep_id as varchar) as rep_id,
     cast(product_id as varchar) as product_id,
     cast(has_known_account as boolean) as has_known_account,
+    cast(has_known_rep as boolean) as has_known_rep,
+    cast(has_known_product as boolean) as has_known_product,
     cast(segment_id as varchar) as segment_id,
     cast(lead_source as varchar) as lead_source,
     cast(outcome as varchar) as outcome,

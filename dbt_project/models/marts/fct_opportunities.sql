@@ -1,4 +1,6 @@
 -- depends_on: {{ ref('stg_crm__accounts') }}
+-- depends_on: {{ ref('stg_crm__reps') }}
+-- depends_on: {{ ref('stg_crm__products') }}
 -- depends_on: {{ ref('stg_crm__opportunity_stage_history') }}
 -- depends_on: {{ ref('stg_finance__fx_rates') }}
 {{
@@ -10,9 +12,9 @@
     )
 }}
 {#- Every opportunity, open or closed, with its stage progression and outcome. Incremental:
-    reprocesses opportunities whose own row or stage history changed, whose account changed
-    (segment), or whose close-date FX rate arrived since the last run; all of them when the
-    reporting currency changed. -#}
+    reprocesses opportunities whose own row or stage history changed, whose account (segment),
+    rep or product changed (a parent delivered later turns its deals known), or whose close-date
+    FX rate arrived since the last run; all of them when the reporting currency changed. -#}
 {%- set stages = [
     'prospecting', 'qualification', 'discovery', 'proposal', 'negotiation', 'closed_won', 'closed_lost'
 ] %}
@@ -31,6 +33,14 @@ affected as (
         )
         or account_id in (
             select account_id from {{ ref('stg_crm__accounts') }}
+            where _loaded_at > (select loaded_through from watermark)
+        )
+        or owner_rep_id in (
+            select rep_id from {{ ref('stg_crm__reps') }}
+            where _loaded_at > (select loaded_through from watermark)
+        )
+        or product_id in (
+            select product_id from {{ ref('stg_crm__products') }}
             where _loaded_at > (select loaded_through from watermark)
         )
         or {{ close_date_window_filter('close_date') }}
@@ -56,6 +66,9 @@ select
     -- Kimball's unknown member: a deal whose account is null or has no row in accounts keeps its
     -- row, flagged, with no segment (nothing is invented for it)
     cast(acc.account_id is not null as boolean) as has_known_account,
+    -- the same for the owner rep and the product: their ids stay as the source gave them
+    cast(rep.rep_id is not null as boolean) as has_known_rep,
+    cast(prod.product_id is not null as boolean) as has_known_product,
     cast(acc.segment_id as varchar) as segment_id,
     cast(o.lead_source as varchar) as lead_source,
     cast(o.stage as varchar) as stage,
@@ -92,4 +105,6 @@ select
     cast({{ raw_loaded_through() }} as timestamp) as loaded_through
 from opportunities as o
 left join {{ ref('int_accounts_segmented') }} as acc on acc.account_id = o.account_id
+left join {{ ref('stg_crm__reps') }} as rep on rep.rep_id = o.owner_rep_id
+left join {{ ref('stg_crm__products') }} as prod on prod.product_id = o.product_id
 left join {{ ref('int_opportunity_stages') }} as st on st.opportunity_id = o.opportunity_id
