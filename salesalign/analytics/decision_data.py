@@ -82,7 +82,7 @@ class DecisionInputs:
         """``fct_deal_margin.cost_basis``: 'full', 'bookings only: no finance data' or 'partial: no ...'."""
         if self.deals is None or self.deals.empty:
             return None
-        return str(self.deals.cost_basis.iloc[0])
+        return cost_basis_of(self.deals)
 
     @property
     def has_margin(self) -> bool:
@@ -95,13 +95,20 @@ def has_margin(deals: pd.DataFrame | None) -> bool:
     return deals is not None and not deals.empty and bool(deals.contribution_margin.notna().all())
 
 
+def cost_basis_of(deals: pd.DataFrame | None) -> str:
+    """The deals' cost basis in words: the one basis they share, or each basis with its deal count (a
+    deal whose product is unknown has no COGS, so its basis differs from the others')."""
+    if deals is None or deals.empty or "cost_basis" not in deals:
+        return "unknown"
+    counts = deals.cost_basis.fillna("unknown").value_counts()
+    if len(counts) == 1:
+        return str(counts.index[0])
+    return ", ".join(f"{basis} on {n:,} deals" for basis, n in counts.items())
+
+
 def no_margin_reason(deals: pd.DataFrame | None) -> str:
     """Why contribution margin is not available, naming the mart's cost basis."""
-    basis = (
-        str(deals.cost_basis.iloc[0])
-        if deals is not None and not deals.empty and "cost_basis" in deals
-        else "unknown"
-    )
+    basis = cost_basis_of(deals)
     return (
         "not estimable: contribution margin needs cost data the source did not deliver "
         f"(cost basis: {basis})"

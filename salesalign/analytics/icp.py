@@ -35,7 +35,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from salesalign.analytics.blas import single_threaded
-from salesalign.analytics.decision_data import has_margin, period_columns
+from salesalign.analytics.decision_data import cost_basis_of, has_margin, period_columns
 from salesalign.analytics.design import design_matrix
 from salesalign.analytics.ratios import grouped_ratios
 from salesalign.analytics.registry import columns
@@ -442,7 +442,7 @@ def icp_tables(
     if deals is None or deals.empty or accounts is None:
         return _status("no closed deals in the marts")
     rung, deals = choose_basis(deals)
-    basis = rung.label.format(cost_basis=_cost_basis(deals))
+    basis = rung.label.format(cost_basis=cost_basis_of(deals))
     segments = segment_table(deals, settings).assign(basis=basis)
     # account fit on the whole window
     predicted = fit_model(deals, accounts, settings)
@@ -498,10 +498,6 @@ def icp_tables(
         .assign(basis=basis)
         .reindex(columns=columns("icp_validation")),
     }
-
-
-def _cost_basis(deals: pd.DataFrame) -> str:
-    return str(deals.cost_basis.iloc[0]) if "cost_basis" in deals else "unknown"
 
 
 def _status(reason: str) -> dict[str, pd.DataFrame]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from salesalign.analytics.decision_data import cost_basis_of
+
 NOT_ESTIMABLE = "not estimable"
 FAILED = "failed"
 
@@ -260,7 +262,7 @@ def margin_recorded(tables: tuple[str, ...] = ()) -> Precondition:
         known = int(deals.contribution_margin.notna().sum())
         if known == len(deals):
             return None
-        basis = deals.cost_basis.iloc[0] if "cost_basis" in deals and len(deals) else "unknown"
+        basis = cost_basis_of(deals)
         return (
             f"contribution margin is known on {_n(known)} of {_n(len(deals))} closed deals "
             f"(cost basis: {basis})"
