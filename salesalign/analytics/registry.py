@@ -1026,12 +1026,13 @@ dates) |
 ## Adding an analytics table
 
 1. Compute it in a module of `salesalign/analytics/`: a pure function of `AnalysisInputs`
-   (`salesalign/analytics/runner.py`: the deals, reps and accounts of the marts, upstream analytics
-   tables, causal.yml, strategy.yml) returning `{table name: DataFrame}`, its columns from
-   `registry.columns("<table>")`.
+   (`salesalign/analytics/runner.py`: the closed deals, reps and accounts of the marts, every
+   opportunity open or closed, upstream analytics tables, causal.yml, strategy.yml) returning
+   `{table name: DataFrame}`, its columns from `registry.columns("<table>")`.
 2. Declare it in `salesalign/analytics/registry.py`: a `Table` (description, columns with SQL type and
    meaning, preview columns) in a new or existing `Analysis` (its function, the marts and analytics
-   tables it reads, the prose that explains how to read it).
+   tables it reads, its preconditions and the population they are checked on, the prose that explains
+   how to read it).
 3. Test its numbers (tests/integration/test_decisions_assets.py or a new test), then `make generate`:
    this page, the dbt source `analytics` and the dbt exposures follow, and the Dagster asset
    `analytics/<table>` exists with its dependencies.

@@ -161,6 +161,15 @@ def test_leaked_rep_gives_no_icc(worlds):
     assert ranked.n[0] == 0  # no rep ranked on raw win rates of 1.0
 
 
+def test_leaked_rep_gives_no_funnel_rates_by_rep_and_keeps_its_counts(worlds):
+    home, _, _ = worlds["reps_known_only_on_won_deals"]
+    conversion = query(home, "select * from analytics.funnel_conversion")
+    by_rep = conversion[conversion.dimension == "rep"]
+    assert by_rep.status.str.startswith(LEAKAGE).all() and by_rep.conversion_180d.isna().all()
+    assert by_rep.opportunities.sum() == 5000  # the counts stay: they are facts, not rates
+    assert (conversion[conversion.dimension.isin(["all", "lead_source"])].status == OK).all()
+
+
 def test_separated_segments_are_left_out_of_the_win_model_and_said_so(worlds, small_marts_home):
     home, _, _ = worlds["segments_all_won"]
     summary = query(home, "select * from analytics.rep_variance_summary").set_index("outcome")
