@@ -66,16 +66,22 @@ def read_opportunities(con) -> tuple[pd.DataFrame | None, list[str]]:
 
 
 def follow_up(opps: pd.DataFrame) -> pd.DataFrame:
-    """``opps`` with ``days`` (creation to close, or to the cut-off while open), ``event`` and
-    ``created_month`` (`YYYY-MM`)."""
+    """``opps`` with ``days`` (creation to close, or to the cut-off while open), ``event``,
+    ``created_month`` (`YYYY-MM`) and ``censored_at``: the cut-off, the latest ``loaded_through`` of
+    the mart (a row keeps the one of the run that built it, and an open opportunity no later load
+    changed was still open at the latest one)."""
     created = pd.to_datetime(opps.created_at).dt.normalize()
     closed = opps.is_closed.astype(bool)
-    end = pd.to_datetime(opps.close_date).where(closed, pd.to_datetime(opps.loaded_through).dt.normalize())
+    cut_off = pd.to_datetime(opps.loaded_through).max().normalize()
+    end = pd.to_datetime(opps.close_date).where(closed, cut_off)
     # a close stamped before the creation (a source's data-entry error) is an event on day 0
     days = (end - created).dt.days.clip(lower=0)
     event = np.where(~closed, 0, np.where(opps.is_won.astype(bool), WON, LOST))
     return opps.assign(
-        days=days.astype("int64"), event=event.astype("int64"), created_month=created.dt.strftime("%Y-%m")
+        days=days.astype("int64"),
+        event=event.astype("int64"),
+        created_month=created.dt.strftime("%Y-%m"),
+        censored_at=cut_off,
     )
 
 
@@ -194,7 +200,7 @@ def _dates(opps: pd.DataFrame) -> dict:
     return {
         "created_from": pd.Timestamp(opps.created_at.min()).date(),
         "created_to": pd.Timestamp(opps.created_at.max()).date(),
-        "censored_at": pd.Timestamp(opps.loaded_through.max()).date(),
+        "censored_at": pd.Timestamp(opps.censored_at.iloc[0]).date(),
     }
 
 
@@ -246,7 +252,13 @@ def time_to_convert_table(opps: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for dimension in CURVE_DIMENSIONS:
         for value, group in _groups(opps, dimension):
-            key = {"dimension": dimension, "value": value, "opportunities": len(group), "basis": BASIS}
+            key = {
+                "dimension": dimension,
+                "value": value,
+                "opportunities": len(group),
+                **_dates(group),
+                "basis": BASIS,
+            }
             status = leaked.get(dimension) or _too_few(len(group))
             if status is not None:
                 rows += [

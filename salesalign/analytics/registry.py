@@ -722,9 +722,15 @@ FUNNEL_DAYS = (30, 60, 90, 180, 365)  # the grid of funnel_time_to_convert
 FUNNEL_CONVERSION_NAME = f"conversion_{FUNNEL_HORIZON_DAYS}d"
 FUNNEL_KEY = (
     _c("dimension", VARCHAR, "What the rows group by: `all`, `lead_source`, `segment`, `created_month` "
-       "(`YYYY-MM` of creation) or `rep`."),
+       "(`YYYY-MM` of creation) or `rep` (`funnel_time_to_convert`: `all` or `lead_source`)."),
     _c("value", VARCHAR, "The group: `all`, or the dimension's value; `(unknown)` for the opportunities "
        "whose value the source did not record (never dropped: the rows of a dimension sum to `all`)."),
+)
+FUNNEL_DATES = (
+    _c("created_from", DATE, "First creation date of the row's opportunities."),
+    _c("created_to", DATE, "Last creation date of the row's opportunities."),
+    _c("censored_at", DATE, "The cut-off open opportunities are censored at: the latest "
+       "`loaded_through` of `marts.fct_opportunities` (when the last export was loaded)."),
 )
 FUNNEL_BASIS = _c("basis", VARCHAR, "`counts`: the table counts opportunities (deals), never money.")
 FUNNEL_STATUS = _c("status", VARCHAR, "`ok`, or why the row has no rates: `not estimable: ...` for too few "
@@ -749,14 +755,11 @@ FUNNEL_CONVERSION = Table(
            f"{FUNNEL_HORIZON_DAYS} days of its creation: Aalen-Johansen cumulative incidence, open "
            "opportunities censored at the cut-off, lost a competing event."),
         _c(f"{FUNNEL_CONVERSION_NAME}_ci_low", DOUBLE, "Lower limit of its 95% interval (log-log "
-           "transformed; NULL when the estimate is 0 or 1)."),
+           "transformed; NULL when the estimate is 0 or 1, or when all still at risk close that day)."),
         _c(f"{FUNNEL_CONVERSION_NAME}_ci_high", DOUBLE, "Upper limit of its 95% interval."),
         _c("at_risk_at_horizon", BIGINT, f"Opportunities followed at least {FUNNEL_HORIZON_DAYS} days "
            "without closing before: how many the rate at the horizon rests on."),
-        _c("created_from", DATE, "First creation date of the row's opportunities."),
-        _c("created_to", DATE, "Last creation date of the row's opportunities."),
-        _c("censored_at", DATE, "The cut-off open opportunities are censored at: the marts' "
-           "`loaded_through` (when the export was loaded)."),
+        *FUNNEL_DATES,
         FUNNEL_BASIS,
         FUNNEL_STATUS,
     ),
@@ -778,10 +781,11 @@ FUNNEL_TIME_TO_CONVERT = Table(
         _c("cumulative_incidence", DOUBLE, "Probability of having been won (or lost) by that day: "
            "Aalen-Johansen, open opportunities censored at the cut-off, the other outcome competing."),
         _c("ci_low", DOUBLE, "Lower limit of its 95% interval (log-log transformed; NULL when the "
-           "estimate is 0 or 1)."),
+           "estimate is 0 or 1, or when all still at risk close that day)."),
         _c("ci_high", DOUBLE, "Upper limit of its 95% interval."),
         _c("at_risk", BIGINT, "Opportunities followed at least that many days without closing before."),
         _c("opportunities", BIGINT, "Opportunities of the group, open and closed."),
+        *FUNNEL_DATES,
         FUNNEL_BASIS,
         FUNNEL_STATUS,
     ),
@@ -964,7 +968,7 @@ ANALYSES: tuple[Analysis, ...] = (
         guide="Every opportunity of `marts.fct_opportunities`, open and closed; the tables count deals, "
         "never money (`basis` = `counts`), so they read a source without amounts too. Time runs from an "
         "opportunity's creation to its close, or while it is open to the cut-off `censored_at` (the "
-        "marts' `loaded_through`).\n\n"
+        "latest `loaded_through` of the mart).\n\n"
         f"- `{FUNNEL_CONVERSION_NAME}` is the Aalen-Johansen cumulative incidence of winning within "
         f"{FUNNEL_HORIZON_DAYS} days: an open opportunity counts as at risk for as long as it has been "
         "followed, then leaves the risk set (censored); losing is a competing event. Counting open "
@@ -974,7 +978,9 @@ ANALYSES: tuple[Analysis, ...] = (
         "- A lead source, segment or rep recorded on one outcome only among the closed opportunities "
         "(e.g. a rep known only on won deals) has `not estimable` rows for that dimension, counts kept: its "
         "rates would be the outcome itself. A group with too few opportunities, or followed for less than "
-        "the horizon (recent created months), has `not estimable` rows too.",
+        "the horizon (recent created months), has `not estimable` rows too.\n\n"
+        "The intervals treat opportunities as independent (no clustering by account, unlike the ratios "
+        "of the tables above): where accounts hold many opportunities each they are somewhat too narrow.",
     ),
 )
 
@@ -990,7 +996,8 @@ Conventions for every table:
 
 - Money is in the reporting currency of the marts (USD by default). "CM" = contribution margin
   (net revenue - COGS - selling cost - allocated cost-to-serve; lost deals carry their selling cost).
-- `period_start` / `period_end`: first and last close date of the closed deals the row describes.
+- `period_start` / `period_end`: first and last close date of the closed deals the row describes
+  (the funnel's tables, which count open opportunities too: `created_from` / `created_to`).
 - Intervals are 95% unless a `*ci_method` column says otherwise. Ratios (win rate, CM per selling
   hour, CM per unit of selling cost) use the delta method with **accounts** (or reps, where said) as
   independent clusters, because deals of one account are correlated.

@@ -132,3 +132,21 @@ def test_a_rep_known_only_on_won_deals_and_small_groups_are_not_estimable():
     assert set(curves.dimension) == {"all", "lead_source"}
     assert curves[curves.value == "event"].status.str.startswith("not estimable").all()
     assert curves[curves.value == "inbound"].status.eq("ok").all()
+
+
+def test_open_opportunities_are_followed_to_the_latest_load():
+    """A row keeps the loaded_through of the run that built it; an open one no later load changed was
+    still open at the latest load, so it is followed to then."""
+    opps = pd.DataFrame(
+        {
+            "created_at": pd.to_datetime(["2025-01-01 10:00", "2025-01-01 09:00", "2025-03-01 08:00"]),
+            "close_date": pd.to_datetime([None, "2025-02-15", None]),
+            "is_closed": [False, True, False],
+            "is_won": [False, True, False],
+            "loaded_through": pd.to_datetime(["2025-02-01 00:00", "2025-06-30 23:00", "2025-06-30 23:00"]),
+        }
+    )
+    followed = funnel.follow_up(opps)
+    assert list(followed.days) == [180, 45, 121] and list(followed.event) == [0, funnel.WON, 0]
+    assert (followed.censored_at == pd.Timestamp("2025-06-30")).all()
+    assert list(followed.created_month) == ["2025-01", "2025-01", "2025-03"]
