@@ -109,7 +109,7 @@ def cumulative_incidence(days, event, at: tuple[int, ...]) -> pd.DataFrame:
         cinc, se = curves[code]
         for d in at:
             followed = longest >= d
-            i = int(np.searchsorted(times, d, side="right")) - 1  # the last event time on or before d
+            i = int(np.searchsorted(times, d, side="right")) - 1  # the last observed time on or before d
             p = float(cinc[i]) if i >= 0 else 0.0
             s = float(se[i]) if i >= 0 else 0.0
             low, high = _loglog_interval(p, s)
@@ -133,14 +133,13 @@ def _curves(days: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, dict[int, 
     if not (event > 0).any():
         zero = np.zeros(1)
         return np.zeros(1), {WON: (zero, zero), LOST: (zero, zero)}
-    # its variance divides by (at risk - events), 0 at a last time where every one left closes: that
-    # point gets no interval (NaN), the earlier ones are unaffected
+    # its variance divides by (at risk - events), 0 at a last time where everyone left closes: from
+    # there on no interval (NaN); the times before are unaffected
     with np.errstate(divide="ignore", invalid="ignore"):
         fit = CumIncidenceRight(days, event)
     out = {}
     for code in (WON, LOST):
         if code <= len(fit.cinc):
-            # the variance is undefined (0/0) where everyone still at risk has the event: no interval
             out[code] = (np.asarray(fit.cinc[code - 1]), np.asarray(fit.cinc_se[code - 1]))
         else:
             out[code] = (np.zeros(len(fit.times)), np.zeros(len(fit.times)))

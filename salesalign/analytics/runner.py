@@ -218,7 +218,7 @@ def _population(
     if analysis.population == OPPORTUNITIES:
         opportunities = inputs.opportunities
         if opportunities is None:
-            return None, None, f"marts not available: {inputs.missing[0]}"
+            return None, None, f"marts not available: {inputs.missing[-1]}"  # read_opportunities says why
         if opportunities.empty:
             return opportunities, None, f"no opportunities in marts.{OPPORTUNITIES_MART}"
         return opportunities, None, ""

@@ -709,7 +709,7 @@ def funnel_section(tables: BriefTables) -> Section:
                         "days": "since creation",
                         "won": "won by then",
                         "lost": "lost by then",
-                        "at_risk": "still open and followed that long",
+                        "at_risk": "open at that age (at risk)",
                     },
                 )
             )
