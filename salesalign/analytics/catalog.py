@@ -13,7 +13,16 @@ from __future__ import annotations
 
 import json
 
-from salesalign.analytics.registry import ANALYSES, OVERVIEW, SCHEMA, TABLES, Analysis, Table, writer
+from salesalign.analytics.registry import (
+    ANALYSES,
+    CLOSED_DEALS,
+    OVERVIEW,
+    SCHEMA,
+    TABLES,
+    Analysis,
+    Table,
+    writer,
+)
 from salesalign.settings import REPO
 
 PAGE = "docs/analytics-tables.md"
@@ -73,7 +82,8 @@ def page() -> str:
 
 PRECONDITIONS_INTRO = """\
 Before an analysis computes, the runner (`salesalign/analytics/runner.py`) checks the preconditions
-its registry entry declares on the closed deals and reps of the marts. A table whose preconditions the
+its registry entry declares on the closed deals and reps of the marts (or, for an analysis whose
+population is the opportunities, on every opportunity, open ones too). A table whose preconditions the
 data does not meet holds status rows instead of numbers:
 
     not estimable: <what the data shows, with figures> (needs <the requirement>: <why>)
@@ -99,7 +109,10 @@ def preconditions_page() -> str:
     lines += [f"| `{name}` | {t.value:g} | {_cell(t.why)} |" for name, t in THRESHOLDS.items()]
     lines.append("")
     for a in ANALYSES:
-        lines += [f"## {a.title}", "", f"Analysis `{a.name}`.", ""]
+        checked = (
+            "" if a.population == CLOSED_DEALS else f" Its preconditions are checked on the {a.population}."
+        )
+        lines += [f"## {a.title}", "", f"Analysis `{a.name}`.{checked}", ""]
         if not a.preconditions:
             lines += ["No preconditions beyond the marts (it follows the tables it reads).", ""]
             continue

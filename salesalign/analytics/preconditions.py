@@ -47,11 +47,17 @@ MAX_ENTITY_SHARE = Threshold(
     "one rep or account holding more than half of the closed deals is a placeholder (an export's "
     "default owner or catch-all account), not a person or a customer",
 )
+MIN_OPPORTUNITIES = Threshold(
+    30,
+    "below 30 opportunities a conversion rate of 50% has a Wilson 95% interval more than 34 points wide, "
+    "and the normal interval of a cumulative incidence needs several events of each outcome",
+)
 THRESHOLDS = {
     "MIN_CLOSED_DEALS": MIN_CLOSED_DEALS,
     "MIN_REPS": MIN_REPS,
     "MIN_SEGMENTS": MIN_SEGMENTS,
     "MAX_ENTITY_SHARE": MAX_ENTITY_SHARE,
+    "MIN_OPPORTUNITIES": MIN_OPPORTUNITIES,
 }
 
 Check = Callable[[pd.DataFrame, pd.DataFrame | None], str | None]
@@ -113,6 +119,16 @@ def enough_closed_deals(threshold: Threshold = MIN_CLOSED_DEALS) -> Precondition
         return None if n >= threshold.value else f"{_n(n)} closed deals"
 
     return Precondition(f"at least {_n(threshold.value)} closed deals: {threshold.why}", check)
+
+
+def enough_opportunities(threshold: Threshold = MIN_OPPORTUNITIES) -> Precondition:
+    """At least ``threshold`` opportunities, open or closed (checked on `AnalysisInputs.opportunities`)."""
+
+    def check(opportunities, _reps):
+        n = len(opportunities)
+        return None if n >= threshold.value else f"{_n(n)} opportunities"
+
+    return Precondition(f"at least {_n(threshold.value)} opportunities: {threshold.why}", check)
 
 
 def outcome_varies() -> Precondition:

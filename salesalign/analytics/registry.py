@@ -85,6 +85,9 @@ class Table:
         return f"CREATE OR REPLACE TABLE {SCHEMA}.{self.name} ({cols})"
 
 
+CLOSED_DEALS, OPPORTUNITIES = "closed deals", "opportunities"  # the populations of `Analysis.population`
+
+
 @dataclass(frozen=True)
 class Analysis:
     """One computation that writes one or more tables, wired as one Dagster multi-asset."""
@@ -102,6 +105,9 @@ class Analysis:
     # "module:function" (inputs, status) -> {table: frame}: status rows keyed by what only the inputs
     # know (the practices of causal.yml); default: each table's `status_frame`
     status_rows: str | None = None
+    # what the preconditions are checked on, and without which nothing is computed: `CLOSED_DEALS`
+    # (`AnalysisInputs.deals`) or `OPPORTUNITIES` (`AnalysisInputs.opportunities`, open ones too)
+    population: str = CLOSED_DEALS
 
     def compute(self, inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
         """Run the analysis' function; its result must hold exactly the declared tables."""
@@ -710,6 +716,87 @@ EFFORT_REALLOCATION = Table(
              "gain_ci_low", "gain_ci_high"),
 )
 
+# ---------------------------------------------------------------------------------------- funnel
+# 180 days: past the close of nine in ten of the small demo's closed deals (median 64 days), short
+# enough that a funnel exported a year after its first lead still has rows followed that long
+FUNNEL_HORIZON_DAYS = 180
+FUNNEL_DAYS = (30, 60, 90, 180, 365)  # the grid of funnel_time_to_convert
+FUNNEL_CONVERSION_NAME = f"conversion_{FUNNEL_HORIZON_DAYS}d"
+FUNNEL_KEY = (
+    _c("dimension", VARCHAR, "What the rows group by: `all`, `lead_source`, `segment`, `created_month` "
+       "(`YYYY-MM` of creation) or `rep` (`funnel_time_to_convert`: `all` or `lead_source`)."),
+    _c("value", VARCHAR, "The group: `all`, or the dimension's value; `(unknown)` for the opportunities "
+       "whose value the source did not record (never dropped: the rows of a dimension sum to `all`)."),
+)
+FUNNEL_DATES = (
+    _c("created_from", DATE, "First creation date of the row's opportunities."),
+    _c("created_to", DATE, "Last creation date of the row's opportunities."),
+    _c("censored_at", DATE, "The cut-off open opportunities are censored at: the latest "
+       "`loaded_through` of `marts.fct_opportunities` (when the last export was loaded)."),
+)
+FUNNEL_BASIS = _c("basis", VARCHAR, "`counts`: the table counts opportunities (deals), never money.")
+FUNNEL_STATUS = _c("status", VARCHAR, "`ok`, or why the row has no rates: `not estimable: ...` for too few "
+                   "opportunities, a dimension known for one outcome only (outcome leakage) or a follow-up "
+                   "shorter than the horizon; the counts stay.")
+FUNNEL_CONVERSION = Table(
+    "funnel_conversion",
+    f"Funnel conversion in deals by lead source, segment, created month and rep: counts, the closed-only "
+    f"win rate and the {FUNNEL_HORIZON_DAYS}-day conversion with open opportunities censored.",
+    (
+        *FUNNEL_KEY,
+        _c("opportunities", BIGINT, "Opportunities of the row, open and closed."),
+        _c("open", BIGINT, "Of them still open at the cut-off (`censored_at`)."),
+        _c("won", BIGINT, "Of them won."),
+        _c("lost", BIGINT, "Of them lost."),
+        _c("win_rate_closed", DOUBLE, "won / (won + lost). It conditions on having closed: with many "
+           "opportunities still open it describes the ones that finished, not the funnel. NULL when none "
+           "has closed."),
+        _c("win_rate_closed_ci_low", DOUBLE, "Lower limit of its Wilson 95% interval."),
+        _c("win_rate_closed_ci_high", DOUBLE, "Upper limit of its Wilson 95% interval."),
+        _c(FUNNEL_CONVERSION_NAME, DOUBLE, f"Probability that an opportunity is won within "
+           f"{FUNNEL_HORIZON_DAYS} days of its creation: Aalen-Johansen cumulative incidence, open "
+           "opportunities censored at the cut-off, lost a competing event."),
+        _c(f"{FUNNEL_CONVERSION_NAME}_ci_low", DOUBLE, "Lower limit of its 95% interval (log-log "
+           "transformed; NULL when the estimate is 0 or 1, or when all still at risk close that day)."),
+        _c(f"{FUNNEL_CONVERSION_NAME}_ci_high", DOUBLE, "Upper limit of its 95% interval."),
+        _c("at_risk_at_horizon", BIGINT, f"Opportunities followed at least {FUNNEL_HORIZON_DAYS} days "
+           "without closing before: how many the rate at the horizon rests on."),
+        *FUNNEL_DATES,
+        FUNNEL_BASIS,
+        FUNNEL_STATUS,
+    ),
+    preview=("dimension", "value", "opportunities", "open", "won", "win_rate_closed",
+             FUNNEL_CONVERSION_NAME, f"{FUNNEL_CONVERSION_NAME}_ci_low", f"{FUNNEL_CONVERSION_NAME}_ci_high"),
+    preview_where="dimension in ('all', 'lead_source')",
+    tally="status",
+    status_keys=({"dimension": "all", "value": "all"},),
+    status_values={"basis": "counts"},
+)
+FUNNEL_TIME_TO_CONVERT = Table(
+    "funnel_time_to_convert",
+    "Cumulative incidence of winning and of losing by days since creation, overall and by lead source, "
+    "open opportunities censored, with intervals and the number at risk.",
+    (
+        *FUNNEL_KEY,
+        _c("outcome", VARCHAR, "`won` or `lost`: the event whose cumulative incidence the row holds."),
+        _c("days", BIGINT, f"Days since creation, on the grid {', '.join(map(str, FUNNEL_DAYS))}."),
+        _c("cumulative_incidence", DOUBLE, "Probability of having been won (or lost) by that day: "
+           "Aalen-Johansen, open opportunities censored at the cut-off, the other outcome competing."),
+        _c("ci_low", DOUBLE, "Lower limit of its 95% interval (log-log transformed; NULL when the "
+           "estimate is 0 or 1, or when all still at risk close that day)."),
+        _c("ci_high", DOUBLE, "Upper limit of its 95% interval."),
+        _c("at_risk", BIGINT, "Opportunities followed at least that many days without closing before."),
+        _c("opportunities", BIGINT, "Opportunities of the group, open and closed."),
+        *FUNNEL_DATES,
+        FUNNEL_BASIS,
+        FUNNEL_STATUS,
+    ),
+    preview=("value", "outcome", "days", "cumulative_incidence", "ci_low", "ci_high", "at_risk"),
+    preview_where="dimension == 'all'",
+    status_keys=({"dimension": "all", "value": "all"},),
+    status_values={"basis": "counts"},
+)
+
 # ---------------------------------------------------------------------------------------- analyses
 # A model of reps needs several real reps, recorded whatever the outcome, none a catch-all owner.
 REP_PRECONDITIONS = (
@@ -878,6 +965,32 @@ ANALYSES: tuple[Analysis, ...] = (
         "moved); if returns diminish, the gain is an upper bound. A move the strategy asks for that would "
         "lose contribution says so in `status`.",
     ),
+    Analysis(
+        "funnel",
+        "Funnel: how many opportunities convert, and how fast (counts of deals)",
+        "Funnel conversion and time to convert over every opportunity, open ones censored (funnel.py).",
+        "salesalign.analytics.funnel:compute",
+        (FUNNEL_CONVERSION, FUNNEL_TIME_TO_CONVERT),
+        marts=("fct_opportunities",),
+        population=OPPORTUNITIES,
+        preconditions=(pre.enough_opportunities(),),
+        guide="Every opportunity of `marts.fct_opportunities`, open and closed; the tables count deals, "
+        "never money (`basis` = `counts`), so they read a source without amounts too. Time runs from an "
+        "opportunity's creation to its close, or while it is open to the cut-off `censored_at` (the "
+        "latest `loaded_through` of the mart).\n\n"
+        f"- `{FUNNEL_CONVERSION_NAME}` is the Aalen-Johansen cumulative incidence of winning within "
+        f"{FUNNEL_HORIZON_DAYS} days: an open opportunity counts as at risk for as long as it has been "
+        "followed, then leaves the risk set (censored); losing is a competing event. Counting open "
+        "opportunities as lost biases a funnel's conversion down, the more so the more recent its leads.\n"
+        "- `win_rate_closed` (won / closed, Wilson interval) conditions on having closed: on a funnel "
+        "where most leads are still open it describes the few that finished.\n"
+        "- A lead source, segment or rep recorded on one outcome only among the closed opportunities "
+        "(e.g. a rep known only on won deals) has `not estimable` rows for that dimension, counts kept: its "
+        "rates would be the outcome itself. A group with too few opportunities, or followed for less than "
+        "the horizon (recent created months), has `not estimable` rows too.\n\n"
+        "The intervals treat opportunities as independent (no clustering by account, unlike the ratios "
+        "of the tables above): where accounts hold many opportunities each they are somewhat too narrow.",
+    ),
 )
 
 OVERVIEW = """\
@@ -892,7 +1005,8 @@ Conventions for every table:
 
 - Money is in the reporting currency of the marts (USD by default). "CM" = contribution margin
   (net revenue - COGS - selling cost - allocated cost-to-serve; lost deals carry their selling cost).
-- `period_start` / `period_end`: first and last close date of the closed deals the row describes.
+- `period_start` / `period_end`: first and last close date of the closed deals the row describes
+  (the funnel's tables, which count open opportunities too: `created_from` / `created_to`).
 - Intervals are 95% unless a `*ci_method` column says otherwise. Ratios (win rate, CM per selling
   hour, CM per unit of selling cost) use the delta method with **accounts** (or reps, where said) as
   independent clusters, because deals of one account are correlated.
@@ -932,12 +1046,13 @@ dates) |
 ## Adding an analytics table
 
 1. Compute it in a module of `salesalign/analytics/`: a pure function of `AnalysisInputs`
-   (`salesalign/analytics/runner.py`: the deals, reps and accounts of the marts, upstream analytics
-   tables, causal.yml, strategy.yml) returning `{table name: DataFrame}`, its columns from
-   `registry.columns("<table>")`.
+   (`salesalign/analytics/runner.py`: the closed deals, reps and accounts of the marts, every
+   opportunity open or closed, upstream analytics tables, causal.yml, strategy.yml) returning
+   `{table name: DataFrame}`, its columns from `registry.columns("<table>")`.
 2. Declare it in `salesalign/analytics/registry.py`: a `Table` (description, columns with SQL type and
    meaning, preview columns) in a new or existing `Analysis` (its function, the marts and analytics
-   tables it reads, the prose that explains how to read it).
+   tables it reads, its preconditions and the population they are checked on, the prose that explains
+   how to read it).
 3. Test its numbers (tests/integration/test_decisions_assets.py or a new test), then `make generate`:
    this page, the dbt source `analytics` and the dbt exposures follow, and the Dagster asset
    `analytics/<table>` exists with its dependencies.

@@ -2,7 +2,8 @@
 function, its tables written.
 
 Every analysis is wired the same way: ``run_analysis`` checks the preconditions the registry declares
-on the closed deals and reps of the marts, then ``Analysis.compute(AnalysisInputs)`` returns its
+on the closed deals and reps of the marts (on every opportunity, open ones too, for an analysis whose
+``population`` is the opportunities), then ``Analysis.compute(AnalysisInputs)`` returns its
 tables, and they are written with the registry's schema. A table whose preconditions are unmet holds
 status rows ``not estimable: <finding> (needs <requirement>)``; an analysis that raises writes
 ``failed: <exception type>: <message>`` rows in all its tables and logs the traceback, so one failing
@@ -31,8 +32,10 @@ import pandas as pd
 from salesalign.analytics.alignment import Strategy, load_strategy
 from salesalign.analytics.config import CausalConfig, load_config, read_deals
 from salesalign.analytics.decision_data import MART_TABLES, DecisionInputs, read_decision_inputs
+from salesalign.analytics.funnel import MART as OPPORTUNITIES_MART
+from salesalign.analytics.funnel import read_opportunities
 from salesalign.analytics.preconditions import failed, not_estimable, table_status
-from salesalign.analytics.registry import CAUSAL_MARTS, SCHEMA, Analysis
+from salesalign.analytics.registry import CAUSAL_MARTS, OPPORTUNITIES, SCHEMA, Analysis
 from salesalign.analytics.warehouse import write_table
 
 log = logging.getLogger(__name__)
@@ -42,8 +45,8 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 class AnalysisInputs:
     """What an analysis may read, each loaded once on first use: the marts' closed deals, reps and
-    accounts (`decision_data`), the effects' frame declared by causal.yml, the analytics tables it
-    declares in ``reads``, causal.yml and strategy.yml.
+    accounts (`decision_data`), every opportunity open or closed (`funnel`), the effects' frame
+    declared by causal.yml, the analytics tables it declares in ``reads``, causal.yml and strategy.yml.
 
     Reading a mart or an analytics table the registry entry does not declare raises, so the asset's
     dependencies are the truth. ``missing`` collects what the warehouse lacked (status rows follow).
@@ -87,6 +90,16 @@ class AnalysisInputs:
     @property
     def reps(self) -> pd.DataFrame | None:
         return self.decision.reps
+
+    @cached_property
+    def opportunities(self) -> pd.DataFrame | None:
+        """Every opportunity of marts.fct_opportunities, open and closed, with its follow-up
+        (`funnel.read_opportunities`); None when the mart does not exist."""
+        self._require_marts((OPPORTUNITIES_MART,))
+        with self._connect() as con:
+            frame, missing = read_opportunities(con)
+        self.missing += missing
+        return frame
 
     @property
     def accounts(self) -> pd.DataFrame | None:
@@ -186,16 +199,10 @@ def run_analysis(
 def _compute(analysis: Analysis, inputs: AnalysisInputs) -> dict[str, pd.DataFrame]:
     """The analysis' tables: preconditions first, then the compute for the tables they allow (an
     analysis whose every table is gated is not computed at all)."""
-    deals = inputs.deals
-    if deals is None or deals.empty:
-        missing = inputs.decision.missing
-        reason = (
-            f"marts not available: {missing[0]}"
-            if deals is None
-            else "no closed deals in marts.fct_deal_margin"
-        )
-        return analysis.status_tables(not_estimable(reason), inputs)
-    unmet = analysis.unmet(deals, inputs.reps)
+    population, reps, absent = _population(analysis, inputs)
+    if absent:
+        return analysis.status_tables(not_estimable(absent), inputs)
+    unmet = analysis.unmet(population, reps)
     period = _period_of(inputs)
     tables = analysis.compute(inputs) if len(unmet) < len(analysis.tables) else {}
     for name, status in unmet.items():
@@ -203,8 +210,31 @@ def _compute(analysis: Analysis, inputs: AnalysisInputs) -> dict[str, pd.DataFra
     return tables
 
 
+def _population(
+    analysis: Analysis, inputs: AnalysisInputs
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    """The rows the analysis' preconditions are checked on (`Analysis.population`), the reps beside
+    them, and why nothing can be computed ("" when the rows are there)."""
+    if analysis.population == OPPORTUNITIES:
+        opportunities = inputs.opportunities
+        if opportunities is None:
+            return None, None, f"marts not available: {inputs.missing[-1]}"  # read_opportunities says why
+        if opportunities.empty:
+            return opportunities, None, f"no opportunities in marts.{OPPORTUNITIES_MART}"
+        return opportunities, None, ""
+    deals = inputs.deals
+    if deals is None:
+        return None, None, f"marts not available: {inputs.decision.missing[0]}"
+    if deals.empty:
+        return deals, None, "no closed deals in marts.fct_deal_margin"
+    return deals, inputs.reps, ""
+
+
 def _period_of(inputs: AnalysisInputs) -> dict:
-    """period_start/period_end of the closed deals (for status rows), nothing when they cannot be read."""
+    """period_start/period_end of the closed deals (for status rows), nothing when they cannot be read
+    or the analysis does not describe closed deals."""
+    if inputs.analysis.population == OPPORTUNITIES:
+        return {}
     try:
         deals = inputs.deals
     except Exception:

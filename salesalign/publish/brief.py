@@ -636,6 +636,108 @@ def reallocation_section(tables: BriefTables) -> Section:
     return Section("reallocation", title, "ok", words, figure)
 
 
+FUNNEL_HORIZONS = (30, 90, 180, 365)  # days since creation shown in the funnel's time-to-convert table
+
+
+def _rate(row: pd.Series, value: str, low: str | None = None, high: str | None = None) -> str:
+    """A rate of deals with its interval (`<value>_ci_low/high` unless named), as plain text."""
+    low, high = low or f"{value}_ci_low", high or f"{value}_ci_high"
+    return with_interval(pct, _f(row[value]), _f(row[low]), _f(row[high]))
+
+
+def funnel_section(tables: BriefTables) -> Section:
+    """Conversion of the opportunities in deals (never money): overall and by lead source with their
+    intervals, and how many are won or lost by a few days since creation; open ones censored."""
+    title = "Funnel: how many opportunities are won, and how fast (counts of deals, not money)"
+    conv, status = _usable(tables, "funnel_conversion")
+    if conv is None:
+        return Section("funnel", title, status)
+    rate, horizon = registry.FUNNEL_CONVERSION_NAME, registry.FUNNEL_HORIZON_DAYS
+    every = tables.get("funnel_conversion")
+    overall = every[every.dimension == "all"].iloc[0]
+    if overall.status == "ok":
+        words = (
+            f"<p><b>{escape(_rate(overall, rate))}</b> of opportunities are won within {horizon} days of "
+            f"their creation ({overall.opportunities:,} opportunities created "
+            f"{pd.Timestamp(overall.created_from):%d %b %Y} to {pd.Timestamp(overall.created_to):%d %b %Y}: "
+            f"{overall.won:,} won, {overall.lost:,} lost, {overall.open:,} still open on "
+            f"{pd.Timestamp(overall.censored_at):%d %b %Y}). An open opportunity counts for as long as it "
+            "has been open, neither won nor lost (censored), so recent leads are not read as lost. Of the "
+            f"opportunities that closed, {escape(_rate(overall, 'win_rate_closed'))} were won: that rate "
+            "leaves the open ones out.</p>"
+        )
+    else:
+        words = f"<p class='status'>All opportunities: {escape(str(overall.status))}</p>"
+    sources = every[every.dimension == "lead_source"].sort_values("value")
+    shown = sources[sources.status == "ok"].sort_values(rate, ascending=False)
+    figure = ""
+    if len(shown):
+        figure = IntervalChart(
+            [
+                Row(
+                    str(r["value"]),
+                    [Point(r[rate], _f(r[f"{rate}_ci_low"]), _f(r[f"{rate}_ci_high"]), tone="reference")],
+                    note=f"{pct(r[rate])} of {r['opportunities']:,} opportunities",
+                )
+                for _, r in shown.iterrows()
+            ],
+            f"share of opportunities won within {horizon} days (a rate of deals, not money)",
+            fmt=lambda v: f"{100 * v:.0f}%",
+            zero_line=False,
+        ).svg()
+    rows = [r for _, r in sources.iterrows()]
+    by_source = sources.assign(
+        conversion=[_rate(r, rate) if r["status"] == "ok" else "n/a" for r in rows],
+        closed_rate=[_rate(r, "win_rate_closed") if r["status"] == "ok" else "n/a" for r in rows],
+    )
+    table = "<h4>By lead source (counts of deals)</h4>" + _html_table(
+        by_source,
+        {
+            "value": "lead source",
+            "opportunities": "opportunities",
+            "open": "open",
+            "won": "won",
+            "lost": "lost",
+            "conversion": f"won within {horizon} days",
+            "closed_rate": "won of closed",
+            "status": "status",
+        },
+    )
+    curve = tables.get("funnel_time_to_convert")
+    if curve is not None and "dimension" in curve:
+        at = curve[(curve.dimension == "all") & curve.days.isin(FUNNEL_HORIZONS)]
+        at = at.set_index(["outcome", "days"])
+
+        def by(outcome: str, d: int) -> str:
+            r = at.loc[(outcome, d)]
+            if r["status"] != "ok":
+                return r["status"]
+            return _rate(r, "cumulative_incidence", "ci_low", "ci_high")
+
+        grid = pd.DataFrame(
+            [
+                {"days": f"{d} days", "won": by("won", d), "lost": by("lost", d),
+                 "at_risk": f"{int(at.loc[('won', d)]['at_risk']):,}"}
+                for d in FUNNEL_HORIZONS
+                if ("won", d) in at.index and ("lost", d) in at.index
+            ]
+        )
+        if len(grid):
+            table += (
+                "<h4>Time to convert: share of all opportunities won and lost by days since creation</h4>"
+                + _html_table(
+                    grid,
+                    {
+                        "days": "since creation",
+                        "won": "won by then",
+                        "lost": "lost by then",
+                        "at_risk": "open at that age (at risk)",
+                    },
+                )
+            )
+    return Section("funnel", title, "ok", words, figure, table)
+
+
 SECTIONS = (
     practice_effects_section,
     icp_section,
@@ -643,6 +745,7 @@ SECTIONS = (
     reps_section,
     alignment_section,
     reallocation_section,
+    funnel_section,
 )
 
 

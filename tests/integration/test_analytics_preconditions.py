@@ -44,9 +44,7 @@ NO_FINANCE = (
 )
 NO_MARGIN_OUTCOME = "not estimable: contribution_margin is unknown on every closed deal"
 SHARES_ONLY = "effort shares only: " + NO_FINANCE
-NO_MARGIN_TO_MOVE = (
-    "not estimable: contribution margin is known on 0 of 4,602 closed deals (cost basis: bookings"
-)
+NO_MARGIN_TO_MOVE = "not estimable: contribution margin is known on 0 of "
 NO_REPS = "not estimable: 0 reps on the closed deals (needs at least 5 reps"
 NO_SEGMENTS = "not estimable: 0 segments on the closed deals (needs at least 2 segments"
 
@@ -112,20 +110,28 @@ EXPECTED: dict[str, dict[str, str]] = {
         "practice_alignment": NO_SEGMENT_EFFECTS,
     },
     "owner_unknown_on_some_deals": {},
+    "leads_with_open_outcomes": {  # the funnel's tables are ok: it counts deals, open ones censored
+        **dict.fromkeys(("roi_by_segment", "roi_by_channel", "roi_by_rep"), NO_FINANCE),
+        "roi_by_practice": NO_MARGIN_OUTCOME,
+        "strategy_alignment": SHARES_ONLY,
+        "practice_alignment": NO_SEGMENT_EFFECTS,
+        "effort_reallocation": NO_MARGIN_TO_MOVE,
+    },
 }
-SECTIONS = ("practices", "icp", "roi", "reps", "alignment", "reallocation")
+SECTIONS = ("practices", "icp", "roi", "reps", "alignment", "reallocation", "funnel")
 # world -> the brief sections the data supports
 SUPPORTED = {
-    "one_rep": {"practices", "icp", "roi", "alignment", "reallocation"},
-    "reps_known_only_on_won_deals": {"icp", "roi", "alignment", "reallocation"},
-    "one_segment": {"practices", "roi", "reps", "alignment"},
+    "one_rep": {"practices", "icp", "roi", "alignment", "reallocation", "funnel"},
+    "reps_known_only_on_won_deals": {"icp", "roi", "alignment", "reallocation", "funnel"},
+    "one_segment": {"practices", "roi", "reps", "alignment", "funnel"},
     "segments_all_won": set(SECTIONS),
     "all_closes_on_one_day": set(SECTIONS),
-    "no_activities": {"icp", "reps"},  # reps on the win rate: no contribution margin
-    "no_finance": {"practices", "icp", "reps"},
-    "no_amounts": {"practices", "icp", "reps"},
-    "opportunities_only": set(),
+    "no_activities": {"icp", "reps", "funnel"},  # reps on the win rate: no contribution margin
+    "no_finance": {"practices", "icp", "reps", "funnel"},
+    "no_amounts": {"practices", "icp", "reps", "funnel"},
+    "opportunities_only": {"funnel"},  # counts of deals by lead source and month need nothing else
     "owner_unknown_on_some_deals": set(SECTIONS),
+    "leads_with_open_outcomes": {"practices", "alignment", "funnel"},
 }
 
 
@@ -191,6 +197,15 @@ def test_leaked_rep_gives_no_icc(worlds):
     assert summary.icc.isna().all() and summary.status.str.startswith(LEAKAGE).all()
     ranked = query(home, "select count(*) as n from analytics.rep_performance where raw_rank is not null")
     assert ranked.n[0] == 0  # no rep ranked on raw win rates of 1.0
+
+
+def test_leaked_rep_gives_no_funnel_rates_by_rep_and_keeps_its_counts(worlds):
+    home, _, _ = worlds["reps_known_only_on_won_deals"]
+    conversion = query(home, "select * from analytics.funnel_conversion")
+    by_rep = conversion[conversion.dimension == "rep"]
+    assert by_rep.status.str.startswith(LEAKAGE).all() and by_rep.conversion_180d.isna().all()
+    assert by_rep.opportunities.sum() == 5000  # the counts stay: they are facts, not rates
+    assert (conversion[conversion.dimension.isin(["all", "lead_source"])].status == OK).all()
 
 
 def test_separated_segments_are_left_out_of_the_win_model_and_said_so(worlds, small_marts_home):

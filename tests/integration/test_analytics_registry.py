@@ -35,7 +35,7 @@ def _connect(home):
 
 def test_no_table_is_declared_twice():
     declared = [t.name for a in registry.ANALYSES for t in a.tables]
-    assert len(declared) == len(set(declared)) == len(registry.TABLES) == 16
+    assert len(declared) == len(set(declared)) == len(registry.TABLES) == 18
     assert len({a.name for a in registry.ANALYSES}) == len(registry.ANALYSES)
     twice = (*registry.ANALYSES, dataclasses.replace(registry.analysis("rep_ramp"), name="again"))
     with pytest.raises(ValueError, match="analytics.rep_ramp is declared twice"):

@@ -20,7 +20,7 @@ from orchestration import analytics
 from orchestration.publish import build_publish_assets
 from salesalign.publish.brief import build_sections, read_tables, render
 
-SECTION_IDS = ["practices", "icp", "roi", "reps", "alignment", "reallocation"]
+SECTION_IDS = ["practices", "icp", "roi", "reps", "alignment", "reallocation", "funnel"]
 
 
 class _Page(HTMLParser):
