@@ -175,7 +175,12 @@ TABLES: tuple[Table, ...] = (
             _c("team", "VARCHAR", "Sales team."),
             _c("manager_id", "VARCHAR", "rep_id of the rep's manager (null for managers)."),
             _c("region", "VARCHAR", "Territory region the rep sells into."),
-            _c("hire_date", "DATE", "First day in the role.", nullable=False),
+            _c(
+                "hire_date",
+                "DATE",
+                "First day in the role; null when the source does not know it (tenure and ramp are then "
+                "not measured, never assumed).",
+            ),
             _c("prior_industry_experience", "BOOLEAN", "Hiring profile: sold into the industry before."),
             _c(
                 "previous_role",
@@ -241,7 +246,12 @@ TABLES: tuple[Table, ...] = (
                 f"Where the lead came from ({', '.join(LEAD_SOURCES)}).",
                 one_of(LEAD_SOURCES, WARNS, "lead_source must be in the contract's lead source vocabulary"),
             ),
-            _c("currency", "VARCHAR", "ISO 4217 currency of the amounts.", nullable=False),
+            _c(
+                "currency",
+                "VARCHAR",
+                "ISO 4217 currency of the amounts; null only on a deal without amounts (an export "
+                "without money).",
+            ),
             _c("quantity", "INTEGER", "Units of the product.", at_least(1, QUARANTINES)),
             _c("list_amount", MONEY, "Quantity x list price, before discount.", non_negative(QUARANTINES)),
             _c("amount", MONEY, "Net amount after discount (bookings if won).", non_negative(QUARANTINES)),
@@ -287,6 +297,7 @@ TABLES: tuple[Table, ...] = (
             between(-1, 1, WARNS, "amount must equal list_amount x (1 - discount) within 1 currency unit")
             .on("_amount_minus_discounted_list"),
             at_least(0, QUARANTINES, "close_date must not be before created_at").on("_days_created_to_close"),
+            is_true(QUARANTINES, "a deal with an amount must name its currency").on("_amounts_have_currency"),
             at_most(1095, WARNS, "a closed deal's sales cycle must be at most 3 years", when=IS_CLOSED)
             .on("_days_created_to_close"),
         ),

@@ -98,6 +98,12 @@ def _specific_columns(table_name: str) -> dict[str, Derived]:
             "_amount_minus_discounted_list": Derived(
                 "CAST(b.amount AS DOUBLE) - CAST(b.list_amount AS DOUBLE) * (1 - b.discount)", "amount"
             ),
+            # a deal without amounts needs no currency; one with amounts cannot be converted without
+            "_amounts_have_currency": Derived(
+                "CASE WHEN b.amount IS NULL AND b.list_amount IS NULL THEN NULL "
+                "ELSE b.currency IS NOT NULL END",
+                "currency",
+            ),
         }
     if table_name == "opportunity_stage_history":
         return {

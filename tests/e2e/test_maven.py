@@ -193,9 +193,9 @@ def test_maven_status_rows_for_what_cannot_be_computed(maven_run):
         "SELECT count(*), min(status LIKE 'not estimable: no selling activities%') "
         "FROM analytics.strategy_alignment",
     )[0][1]
-    # no hire dates in the export: the ramp is a status row, not a ramp of an assumed date
+    # no hire dates in the export (none assumed): the ramp is a status row
     ramp = fetchall(home, "SELECT kind, status FROM analytics.rep_ramp")
-    assert len(ramp) == 1 and ramp[0][0] == "status" and "same hire date" in ramp[0][1]
+    assert len(ramp) == 1 and ramp[0][0] == "status" and "none of the 30 reps has a hire date" in ramp[0][1]
 
 
 def test_maven_brief_says_what_the_export_delivered_and_assumed(maven_run):
@@ -206,4 +206,4 @@ def test_maven_brief_says_what_the_export_delivered_and_assumed(maven_run):
         assert f"<td>{missing}</td><td>not delivered</td>" in html
     n = fetchall(home, "SELECT count(*) FROM raw.opportunities")[0][0]
     assert f"<td>crm.opportunities</td><td>{n:,}</td>" in html
-    assert "<li><code>reps.hire_date</code>: the export has no hire dates;" in html
+    assert "<li><code>reps.is_active</code>: every agent in sales_teams.csv is taken to be active" in html

@@ -40,7 +40,7 @@ NO_SEGMENT_EFFECTS = "not estimable: no per-segment effects for this practice"
 MOVE_LOSES = "moving effort as the strategy intends would lose contribution"
 NO_FINANCE = (
     "not estimable: contribution margin needs cost data the source did not deliver (cost basis: bookings "
-    "only: no finance data)"
+    "only: no finance data"
 )
 NO_MARGIN_OUTCOME = "not estimable: contribution_margin is unknown on every closed deal"
 SHARES_ONLY = "effort shares only: " + NO_FINANCE
@@ -131,7 +131,7 @@ SUPPORTED = {
     "no_amounts": {"practices", "icp", "reps", "funnel"},
     "opportunities_only": {"funnel"},  # counts of deals by lead source and month need nothing else
     "owner_unknown_on_some_deals": set(SECTIONS),
-    "leads_with_open_outcomes": {"practices", "alignment", "funnel"},
+    "leads_with_open_outcomes": {"practices", "icp", "reps", "funnel"},
 }
 
 

@@ -271,7 +271,7 @@ def test_maven_quirks_are_handled_and_staging_is_deterministic(maven_drop, tmp_p
         "commissions",
         "cost_to_serve",
     }
-    assert "reps.hire_date" in described["assumptions"]
+    assert "reps.is_active" in described["assumptions"] and "reps.hire_date" not in described["assumptions"]
     [opps] = source.batches("opportunities")
     by_stage = dict(
         (s, (n, won, blank))
