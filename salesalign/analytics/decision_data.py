@@ -17,10 +17,19 @@ from salesalign.contract import PRACTICE_ACTIVITY_TYPES
 
 PRACTICES = PRACTICE_ACTIVITY_TYPES
 MART_TABLES = ("fct_deal_margin", "dim_accounts", "dim_reps")
-# the row label of deals whose account (so segment) or owner the source does not know, in tables grouped
-# by them: a group of its own, never dropped (marts.mart_segment_performance labels them alike)
-UNKNOWN_ACCOUNT = "(unknown account)"
-UNKNOWN_REP = "(unknown rep)"
+# the row label of deals whose account (so segment), owner or lead source the source does not know, in
+# tables grouped by them: a group of its own, never dropped (marts.mart_segment_performance labels the
+# unknown account alike)
+UNKNOWN_LABELS = {
+    "segment_id": "(unknown account)",
+    "rep_id": "(unknown rep)",
+    "lead_source": "(unknown lead source)",
+}
+
+
+def unknown_label(column: str) -> str:
+    """The group label of the rows whose ``column`` is NULL."""
+    return UNKNOWN_LABELS.get(column, "(unknown)")
 
 DEALS_SQL = """
 select d.opportunity_id, d.account_id, d.rep_id, d.product_id, d.segment_id, d.lead_source,

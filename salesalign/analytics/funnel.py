@@ -25,10 +25,10 @@ from statsmodels.stats.proportion import proportion_confint
 
 from salesalign.analytics import preconditions as pre
 from salesalign.analytics import registry
+from salesalign.analytics.decision_data import unknown_label
 from salesalign.analytics.registry import FUNNEL_DAYS, FUNNEL_HORIZON_DAYS
 
 MART = "fct_opportunities"
-UNKNOWN = "(unknown)"  # the value of a dimension the source did not record: its own row, never dropped
 Z95 = float(scipy.stats.norm.ppf(0.975))
 CONVERSION = f"conversion_{FUNNEL_HORIZON_DAYS}d"
 BASIS = "counts"
@@ -165,12 +165,12 @@ def compute(inputs) -> dict[str, pd.DataFrame]:
 
 
 def _groups(opps: pd.DataFrame, dimension: str):
-    """(value, its opportunities) of one dimension; a NULL value is its own group, `(unknown)`."""
+    """(value, its opportunities) of one dimension; a NULL value is its own group (`unknown_label`)."""
     column, _ = DIMENSIONS[dimension]
     if column is None:
         yield "all", opps
         return
-    labels = opps[column].astype("string").fillna(UNKNOWN)
+    labels = opps[column].astype("string").fillna(unknown_label(column))
     for value in sorted(labels.unique()):
         yield str(value), opps[labels == value]
 

@@ -725,8 +725,9 @@ FUNNEL_CONVERSION_NAME = f"conversion_{FUNNEL_HORIZON_DAYS}d"
 FUNNEL_KEY = (
     _c("dimension", VARCHAR, "What the rows group by: `all`, `lead_source`, `segment`, `created_month` "
        "(`YYYY-MM` of creation) or `rep` (`funnel_time_to_convert`: `all` or `lead_source`)."),
-    _c("value", VARCHAR, "The group: `all`, or the dimension's value; `(unknown)` for the opportunities "
-       "whose value the source did not record (never dropped: the rows of a dimension sum to `all`)."),
+    _c("value", VARCHAR, "The group: `all`, or the dimension's value; `(unknown account)`, `(unknown rep)` "
+       "or `(unknown lead source)` for the opportunities whose value the source did not record (never "
+       "dropped: the rows of a dimension sum to `all`)."),
 )
 FUNNEL_DATES = (
     _c("created_from", DATE, "First creation date of the row's opportunities."),

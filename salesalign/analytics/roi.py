@@ -28,11 +28,10 @@ import scipy.stats
 
 from salesalign.analytics.decision_data import (
     PRACTICES,
-    UNKNOWN_ACCOUNT,
-    UNKNOWN_REP,
     has_margin,
     no_margin_reason,
     period_columns,
+    unknown_label,
 )
 from salesalign.analytics.ratios import grouped_ratios
 from salesalign.analytics.registry import columns
@@ -82,7 +81,7 @@ def _returns(deals: pd.DataFrame, by: str) -> pd.DataFrame:
 def roi_by_segment(deals: pd.DataFrame | None) -> pd.DataFrame:
     if deals is None or deals.empty:
         return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_segment"))
-    deals = deals.assign(segment_id=deals.segment_id.fillna(UNKNOWN_ACCOUNT))
+    deals = deals.assign(segment_id=deals.segment_id.fillna(unknown_label("segment_id")))
     out = _returns(deals, "segment_id")
     dims = deals.drop_duplicates("segment_id").set_index("segment_id")[["industry", "size_band", "region"]]
     out = out.join(dims, on="segment_id").assign(**period_columns(deals))
@@ -92,7 +91,7 @@ def roi_by_segment(deals: pd.DataFrame | None) -> pd.DataFrame:
 def roi_by_channel(deals: pd.DataFrame | None) -> pd.DataFrame:
     if deals is None or deals.empty:
         return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_channel"))
-    d = deals.assign(lead_source=deals.lead_source.fillna("unknown"))
+    d = deals.assign(lead_source=deals.lead_source.fillna(unknown_label("lead_source")))
     return (
         _returns(d, "lead_source").assign(**period_columns(deals)).reindex(columns=columns("roi_by_channel"))
     )
@@ -102,7 +101,7 @@ def roi_by_rep(deals: pd.DataFrame | None, rep_performance: pd.DataFrame | None)
     """Raw returns per rep plus the mix-adjusted contribution per deal from ``rep_performance``."""
     if deals is None or deals.empty:
         return pd.DataFrame([{"status": "no closed deals"}], columns=columns("roi_by_rep"))
-    out = _returns(deals.assign(rep_id=deals.rep_id.fillna(UNKNOWN_REP)), "rep_id")
+    out = _returns(deals.assign(rep_id=deals.rep_id.fillna(unknown_label("rep_id"))), "rep_id")
     if rep_performance is not None and not rep_performance.empty:
         cm = rep_performance[rep_performance.outcome == "contribution_margin"].set_index("rep_id")
         out = out.join(

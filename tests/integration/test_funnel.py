@@ -53,8 +53,8 @@ def test_counts_are_the_marts_and_every_dimension_sums_back(demo):
     assert [int(total[c]) for c in COUNTS] == [int(marts[c]) for c in COUNTS] == [5000, 398, 2555, 2047]
     for dimension, expression in (
         ("lead_source", "lead_source"),
-        ("segment", "coalesce(segment_id, '(unknown)')"),
-        ("rep", "coalesce(rep_id, '(unknown)')"),
+        ("segment", "coalesce(segment_id, '(unknown account)')"),
+        ("rep", "coalesce(rep_id, '(unknown rep)')"),
         ("created_month", "strftime(created_at, '%Y-%m')"),
     ):
         got = _rows(home, "funnel_conversion", dimension)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from salesalign.analytics import funnel
+from salesalign.analytics.decision_data import unknown_label
 from salesalign.analytics.preconditions import MIN_OPPORTUNITIES
 from salesalign.analytics.registry import FUNNEL_HORIZON_DAYS
 
@@ -99,7 +100,7 @@ def test_conversion_table_counts_sum_back_and_keep_unknown_values():
         rows = table[table.dimension == dimension]
         for count in ("opportunities", "open", "won", "lost"):
             assert rows[count].sum() == total[count], (dimension, count)
-    unknown = table[(table.dimension == "segment") & (table.value == funnel.UNKNOWN)].iloc[0]
+    unknown = table[(table.dimension == "segment") & (table.value == unknown_label("segment_id"))].iloc[0]
     assert unknown.opportunities == opps.segment_id.isna().sum() > 0 and unknown.status == "ok"
     ok = table[table.status == "ok"]
     assert (ok.conversion_180d_ci_low <= ok.conversion_180d).all()
