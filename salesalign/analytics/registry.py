@@ -877,8 +877,8 @@ ANALYSES: tuple[Analysis, ...] = (
         "one time in five. With fewer than 30 reps that have first-year deals the `status` says "
         "`fragile`: the estimates then rest on a handful of people and the intervals are likely too "
         "narrow.\n"
-        "- `status`: one row when nothing can be measured, e.g. every rep has the same hire date (an "
-        "export without hire dates).",
+        "- `status`: one row when nothing can be measured, e.g. no rep has a hire date (an export "
+        "without hire dates) or every rep has the same one.",
     ),
     Analysis(
         "icp_tables",
@@ -1041,8 +1041,8 @@ growth column NULL, `status` `effort shares only: ...`; without selling hours: s
 | `effort_reallocation` | status rows (the returns compared are contribution per selling hour) |
 | deals whose account or owner the source does not know | a group of their own, `(unknown account)` / \
 `(unknown rep)`, in the tables grouped by segment or rep; never dropped |
-| `rep_ramp` | one `not estimable` row when every rep has the same hire date (an export without hire \
-dates) |
+| `rep_ramp` | one `not estimable` row when no rep has a hire date (an export without hire dates) or \
+every rep has the same one |
 
 ## Adding an analytics table
 

@@ -126,8 +126,8 @@ TABLES: tuple[Table, ...] = (
             _c("currency", "VARCHAR", "ISO 4217 currency of `annual_revenue`."),
             _c("region", "VARCHAR", "Sales region / territory (e.g. na, emea, apac)."),
             _c("country", "VARCHAR", "Country name or ISO code."),
-            _c("created_at", "TIMESTAMP", "When the record was created in the CRM.", not_future(),
-               nullable=False),
+            _c("created_at", "TIMESTAMP", "When the record was created in the CRM; null when the source "
+               "does not say.", not_future()),
             _c(
                 "updated_at",
                 "TIMESTAMP",
@@ -195,7 +195,7 @@ TABLES: tuple[Table, ...] = (
                 between(0, 60, WARNS, "years_experience must be between 0 and 60"),
             ),
             _c("quota", MONEY, "Annual bookings quota in USD.", non_negative(QUARANTINES)),
-            _c("is_active", "BOOLEAN", "Still employed at export time.", nullable=False),
+            _c("is_active", "BOOLEAN", "Still employed at export time; null when the source does not say."),
             _c("updated_at", "TIMESTAMP", "Last changed.", not_future(), nullable=False),
         ),
         ("rep_id",),

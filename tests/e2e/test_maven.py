@@ -206,4 +206,4 @@ def test_maven_brief_says_what_the_export_delivered_and_assumed(maven_run):
         assert f"<td>{missing}</td><td>not delivered</td>" in html
     n = fetchall(home, "SELECT count(*) FROM raw.opportunities")[0][0]
     assert f"<td>crm.opportunities</td><td>{n:,}</td>" in html
-    assert "<li><code>reps.is_active</code>: every agent in sales_teams.csv is taken to be active" in html
+    assert "<li><code>opportunities.quantity</code>: one unit per deal:" in html

@@ -271,7 +271,9 @@ def test_maven_quirks_are_handled_and_staging_is_deterministic(maven_drop, tmp_p
         "commissions",
         "cost_to_serve",
     }
-    assert "reps.is_active" in described["assumptions"] and "reps.hire_date" not in described["assumptions"]
+    assert "opportunities.quantity" in described["assumptions"]
+    # nothing the export does not know is assumed: no hire dates, activity or account creation dates
+    assert not {"reps.hire_date", "reps.is_active", "accounts.created_at"} & set(described["assumptions"])
     [opps] = source.batches("opportunities")
     by_stage = dict(
         (s, (n, won, blank))
@@ -422,8 +424,8 @@ def test_union_of_files_by_glob_with_hidden_file_and_row_columns(tmp_path):
         (lambda d: d["tables"]["opportunities"].update(filter="Regio = 'x'"),
          r"tables\.opportunities\.filter: bad SQL: .*Regio"),
         # a required contract column not mapped
-        (lambda d: d["tables"]["accounts"]["fields"].pop("created_at"),
-         r"profile\.yml:\d+: tables\.accounts: required contract column\(s\) not mapped: created_at"),
+        (lambda d: d["tables"]["accounts"]["fields"].pop("updated_at"),
+         r"profile\.yml:\d+: tables\.accounts: required contract column\(s\) not mapped: updated_at"),
         # the file of the required core is missing
         (lambda d: d["tables"]["opportunities"].update(file="deals"),
          r"tables\.opportunities: the export in .* has no file for opportunities \(looked for 'deals'"),
