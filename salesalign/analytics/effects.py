@@ -202,6 +202,20 @@ def analyse_practice(
             [],
             [],
         )
+    unknown = [c for c in practice.confounders if frame[c].isna().all()]
+    if unknown:
+        # the assumptions say the effect is identified given these; without them it is not
+        return (
+            _status_rows(
+                practice.name,
+                outcomes,
+                "not estimable: confounders causal.yml declares for this practice are unknown on every "
+                f"closed deal: {', '.join(unknown)} (the source did not deliver what they are computed "
+                "from), so the adjustment the assumptions call for cannot be made",
+            ),
+            [],
+            [],
+        )
     t = frame[practice.treatment].fillna(False).to_numpy(bool)
     if not t.any():
         return (

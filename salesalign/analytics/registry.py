@@ -829,7 +829,9 @@ ANALYSES: tuple[Analysis, ...] = (
         "overlap rule (`trimming`) are left out and the population says whom an estimate describes. "
         "Standard errors come from the influence functions (95% Wald intervals). Win effects are in "
         "probability points, money in the reporting currency, days in days. A practice whose inputs are "
-        "missing (no activities, no practice column) gets status rows with verdict `not estimable`.",
+        "missing (no activities, no practice column, or a declared confounder unknown on every deal, e.g. "
+        "deal size from an export without amounts) gets status rows with verdict `not estimable`: an "
+        "effect is never adjusted for less than causal.yml says it needs.",
     ),
     Analysis(
         "rep_variance",
