@@ -200,7 +200,8 @@ def add_mix_columns(deals: pd.DataFrame) -> pd.DataFrame:
 def mix_adjusted_for(deals: pd.DataFrame, mix: dict[str, str]) -> str:
     """The covariates of ``mix`` a model of ``deals`` really adjusts for, and those it cannot: a
     covariate with one value (or none) on every deal, e.g. deal size from a source without amounts."""
-    d = add_mix_columns(deals)
+    inputs = [c for c in ("list_amount", "close_date", "rep_tenure_months", *mix) if c in deals]
+    d = add_mix_columns(deals[list(dict.fromkeys(inputs))])
     varies = [name for name in mix if d[name].nunique(dropna=True) > 1]
     constant = [name for name in mix if name not in varies]
     return ", ".join(varies) + (

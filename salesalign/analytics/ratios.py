@@ -57,8 +57,10 @@ def grouped_ratios(
 ) -> pd.DataFrame:
     """``cluster_ratio`` of ``num`` over ``den`` for every group of ``by`` (vectorised)."""
     by = [by] if isinstance(by, str) else list(by)
-    # a group whose key is unknown (NaN) is a group of its own, never dropped
-    frame = frame.assign(**{cluster: _clusters(frame[cluster]).to_numpy()})
+    # a group whose key is unknown (NaN) is a group of its own, never dropped; so is a row of unknown
+    # cluster (copied only then: the frames are the closed deals, up to millions of rows)
+    if frame[cluster].isna().any():
+        frame = frame.assign(**{cluster: _clusters(frame[cluster]).to_numpy()})
     g = frame.groupby(by + [cluster], observed=True, sort=False, dropna=False)[[num, den]].sum().reset_index()
     sums = g.groupby(by, observed=True, dropna=False)[[num, den]].transform("sum")
     r = sums[num] / sums[den].where(sums[den] != 0)

@@ -446,7 +446,8 @@ def rep_tables(deals: pd.DataFrame, min_deals_per_rep: int = 20) -> tuple[pd.Dat
     fits = []
     # a model of reps is fitted on the deals whose owner is known; the others are named, not guessed
     unowned = int(deals.rep_id.isna().sum())
-    deals = deals[deals.rep_id.notna()]
+    if unowned:
+        deals = deals[deals.rep_id.notna()]
     won = deals.is_won.to_numpy(float)
     keep, dropped = separated_strata(deals, won, MIX)
     win_deals = deals[keep]
