@@ -86,6 +86,12 @@ def small_marts_home(tmp_path_factory, small_drop) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_marts_home(tmp_path_factory, tiny_drop) -> Path:
+    """SALESALIGN_HOME with the tiny demo (seed 42) landed and the dbt marts built. Read-only."""
+    return _built_marts(tmp_path_factory.mktemp("tiny-marts"), tiny_drop)
+
+
+@pytest.fixture(scope="session")
 def default_marts_home(tmp_path_factory, default_drop) -> Path:
     """SALESALIGN_HOME with the default demo landed and the dbt marts built (about a minute). Read-only."""
     return _built_marts(tmp_path_factory.mktemp("default-marts"), default_drop)

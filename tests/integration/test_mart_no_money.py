@@ -10,13 +10,11 @@ drop goes through the landing quality gate and a real `dbt build` (every dbt tes
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 import pytest
-from fixtures.warehouse import land_drop, query, run_dbt, warehouse
+from fixtures.warehouse import land_check_and_build, query
 
 from salesalign.quality.quarantine import TABLE as QUARANTINE
-from salesalign.quality.validate import validate_raw_batch
 
 MONEY = ("quantity", "list_amount", "amount", "discount", "currency")
 
@@ -35,14 +33,7 @@ def built(tiny_drop, tmp_path_factory):
     opps.loc[opps.opportunity_id == no_currency, "currency"] = None
     opps.to_parquet(drop / "opportunities.parquet", index=False)
     home = tmp_path_factory.mktemp("no-money")
-    land_drop(home, drop)
-    with duckdb.connect(str(warehouse(home))) as con:
-        loads = [r[0] for r in con.execute(
-            "SELECT load_id FROM raw._loads WHERE table_name = 'opportunities'"
-        ).fetchall()]
-        report = validate_raw_batch(con, "opportunities", loads, home, build_docs=False)
-    build = run_dbt(home, "build")
-    assert build.returncode == 0, build.stdout[-3000:]
+    report = land_check_and_build(home, drop)
     return home, no_money, no_currency, report
 
 

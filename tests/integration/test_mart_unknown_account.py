@@ -14,37 +14,20 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures.warehouse import fetchall, land_drop, new_home, query, run_dbt, warehouse
+from fixtures.warehouse import fetchall, land_check_and_build, land_drop, new_home, query, run_dbt, warehouse
 
 from salesalign.analytics.decision_data import read_decision_inputs
 from salesalign.quality.quarantine import TABLE as QUARANTINE
-from salesalign.quality.validate import validate_raw_batch
 
 NOT_DELIVERED = "ACC-NOT-DELIVERED"
 # deals changed, by (outcome, new account): how many of the first (by opportunity_id) of that outcome
 CHANGES = {("lost", None): 3, ("lost", NOT_DELIVERED): 2, ("open", None): 2, ("open", NOT_DELIVERED): 1}
 
 
-def _landed_and_built(home, drop):
-    """Land `drop` into `home`, run the opportunities' landing checks, `dbt build`: the checks' report."""
-    land_drop(home, drop)
-    with duckdb.connect(str(warehouse(home))) as con:
-        load_ids = [
-            r[0]
-            for r in con.execute(
-                "SELECT load_id FROM raw._loads WHERE table_name = 'opportunities'"
-            ).fetchall()
-        ]
-        report = validate_raw_batch(con, "opportunities", load_ids, home, build_docs=False)
-    run_dbt(home, "build")
-    return report
-
-
 @pytest.fixture(scope="module")
-def homes(tiny_drop, tmp_path_factory):
+def homes(tiny_drop, tiny_marts_home, tmp_path_factory):
     """(baseline home, home with unknown accounts, {opportunity_id: new account_id}, checks' report)."""
-    baseline = tmp_path_factory.mktemp("known-accounts")
-    _landed_and_built(baseline, tiny_drop)
+    baseline = tiny_marts_home  # the tiny demo as generated, built once per session
 
     drop = tmp_path_factory.mktemp("unknown-accounts-drop")
     for f in tiny_drop.iterdir():
@@ -69,7 +52,7 @@ def homes(tiny_drop, tmp_path_factory):
                 TO '{drop / "opportunities.parquet"}' (FORMAT parquet)"""
         )
     home = tmp_path_factory.mktemp("unknown-accounts")
-    report = _landed_and_built(home, drop)
+    report = land_check_and_build(home, drop)
     return baseline, home, changed, report
 
 

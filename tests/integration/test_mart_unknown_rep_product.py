@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures.warehouse import fetchall, land_drop, new_home, query, run_dbt, warehouse
+from fixtures.warehouse import fetchall, land_check_and_build, land_drop, new_home, query, run_dbt, warehouse
 
 from salesalign.extract import profiles
 from salesalign.extract.landing import land_source
@@ -46,26 +46,10 @@ COGS_COLUMNS = [
 ]
 
 
-def _landed_and_built(home, drop):
-    """Land `drop` into `home`, run the opportunities' landing checks, `dbt build`: the checks' report."""
-    land_drop(home, drop)
-    with duckdb.connect(str(warehouse(home))) as con:
-        load_ids = [
-            r[0]
-            for r in con.execute(
-                "SELECT load_id FROM raw._loads WHERE table_name = 'opportunities'"
-            ).fetchall()
-        ]
-        report = validate_raw_batch(con, "opportunities", load_ids, home, build_docs=False)
-    run_dbt(home, "build")
-    return report
-
-
 @pytest.fixture(scope="module")
-def homes(tiny_drop, tmp_path_factory):
+def homes(tiny_drop, tiny_marts_home, tmp_path_factory):
     """(baseline home, changed home, {column: {opportunity_id: new id}}, the checks' report)."""
-    baseline = tmp_path_factory.mktemp("known-reps-products")
-    _landed_and_built(baseline, tiny_drop)
+    baseline = tiny_marts_home  # the tiny demo as generated, built once per session
 
     drop = tmp_path_factory.mktemp("unknown-reps-products-drop")
     for f in tiny_drop.iterdir():
@@ -95,7 +79,7 @@ def homes(tiny_drop, tmp_path_factory):
                 TO '{drop / "opportunities.parquet"}' (FORMAT parquet)"""
         )
     home = tmp_path_factory.mktemp("unknown-reps-products")
-    report = _landed_and_built(home, drop)
+    report = land_check_and_build(home, drop)
     return baseline, home, changed, report
 
 
